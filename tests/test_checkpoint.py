@@ -1,0 +1,81 @@
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from textgan import TrainConfig, sample, train
+from textgan.checkpoint import (
+    list_checkpoints,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
+from textgan.errors import TextganError
+
+CONFIG = TrainConfig(dim=8, n_blocks=1, seq_len=12, batch_size=16, critic_iters=1, iters=2,
+                     checkpoint_every=1, device="cpu")  # fmt: skip
+
+
+@pytest.fixture
+def run(tiny_corpus: Path, tmp_path: Path) -> Path:
+    return train(CONFIG, tiny_corpus, tmp_path / "run").checkpoint
+
+
+def test_samples_are_the_same_after_save_and_load(run: Path, tmp_path: Path) -> None:
+    saved = load_checkpoint(run)
+    copy = tmp_path / "copy.pt"
+    save_checkpoint(copy, {k: v for k, v in saved.items() if k not in ("format", "format_version")})
+    assert sample(run, 8, seed=3) == sample(copy, 8, seed=3) == sample(run.parent, 8, seed=3)
+    assert sample(run, 8, seed=3) != sample(run, 8, seed=4)
+    assert all(len(line) <= 12 for line in sample(run, 8, seed=3))
+
+
+def test_no_temp_files_are_left_and_none_count_as_checkpoints(run: Path) -> None:
+    (run.parent / ".ckpt-0000009.pt.abc.tmp").write_bytes(b"partial")
+    assert [p.name for p in list_checkpoints(run.parent)] == ["ckpt-0000001.pt", "ckpt-0000002.pt"]
+
+
+def test_prune_keeps_the_newest(run: Path) -> None:
+    prune_checkpoints(run.parent, keep=1)
+    assert list_checkpoints(run.parent) == [run]
+
+
+def test_truncated_and_foreign_files_are_refused(run: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(run.read_bytes()[: run.stat().st_size // 2])
+    with pytest.raises(TextganError, match="truncated or corrupt"):
+        load_checkpoint(truncated)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(TextganError, match="not a textgan checkpoint"):
+        load_checkpoint(other)
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    with pytest.raises(TextganError):
+        load_checkpoint(text)
+    with pytest.raises(TextganError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_other_format_version_is_refused(run: Path, tmp_path: Path) -> None:
+    saved = load_checkpoint(run)
+    saved["format_version"] = 999
+    path = tmp_path / "future.pt"
+    torch.save(saved, path)
+    with pytest.raises(TextganError, match="another textgan version"):
+        load_checkpoint(path)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (Path.touch, (Path(_Exploit.target),))
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
+    _Exploit.target = str(tmp_path / "pwned")
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "textgan-checkpoint", "payload": _Exploit()}, path, pickle_module=pickle)
+    with pytest.raises(TextganError, match="not a safe"):
+        load_checkpoint(path)
+    assert not (tmp_path / "pwned").exists()

@@ -1,0 +1,156 @@
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from textgan import __version__
+from textgan.cli import app
+from textgan.config import PRESETS, TrainConfig
+
+runner = CliRunner()
+TINY = ["--dim", "8", "--n-blocks", "1", "--seq-len", "16", "--batch-size", "16",
+        "--critic-iters", "2", "--device", "cpu"]  # fmt: skip
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def tree_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_version() -> None:
+    assert invoke("--version").stdout.strip() == f"textgan {__version__}"
+    out = subprocess.run(
+        [sys.executable, "-m", "textgan", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.strip() == f"textgan {__version__}"
+
+
+def test_train_then_sample_end_to_end(tiny_corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train", tiny_corpus, *TINY, "--iters", "3", "--checkpoint-every", "2")
+    assert result.exit_code == 0, result.output
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("tiny-")
+    assert sorted(p.name for p in runs[0].glob("ckpt-*.pt")) == [
+        "ckpt-0000002.pt",
+        "ckpt-0000003.pt",
+    ]
+    sampled = invoke("sample", "-n", "20", "--seed", "1")
+    assert sampled.exit_code == 0, sampled.output
+    lines = sampled.stdout.splitlines()
+    assert len(lines) == 20 and all(len(line) <= 16 for line in lines)
+    assert invoke("sample", "-n", "20", "--seed", "1").stdout == sampled.stdout
+    out = tmp_path / "samples.txt"
+    assert invoke("sample", "-n", "5", "--run-dir", runs[0], "--out", out).exit_code == 0
+    assert len(out.read_text().splitlines()) == 5
+    warm = invoke("sample", "-n", "50", "--temperature", "1.0", "--seed", "2")
+    assert warm.exit_code == 0 and len(warm.stdout.splitlines()) == 50
+
+
+def test_resume_through_the_cli(tiny_corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert invoke("train", tiny_corpus, *TINY, "--iters", "2", "--run-dir", run).exit_code == 0
+    result = invoke("train", tiny_corpus, "--iters", "3", "--run-dir", run, "--resume")
+    assert result.exit_code == 0, result.output
+    assert (run / "ckpt-0000003.pt").is_file()
+    config = json.loads((run / "config.json").read_text())
+    assert config["dim"] == 8
+    changed = invoke(
+        "train", tiny_corpus, "--iters", "4", "--dim", "16", "--run-dir", run, "--resume"
+    )
+    assert_one_line_error(changed, "--dim")
+
+
+def test_cli_defaults_are_the_config_defaults() -> None:
+    command = get_command(app).commands["train"]
+    defaults = TrainConfig()
+    for param in command.params:
+        name = param.name
+        if name in ("corpus", "run_dir", "resume", "preset"):
+            continue
+        assert param.default is None, name  # None = "take it from the preset / config"
+        if name in PRESETS["paper"]:
+            assert PRESETS["paper"][name] == getattr(defaults, name)
+        else:
+            assert param.show_default == str(getattr(defaults, name)), name
+
+
+def test_presets_and_explicit_flags() -> None:
+    from textgan.config import resolve_config
+
+    assert resolve_config("auto", "cuda").dim == 512
+    assert resolve_config("auto", "cpu") == resolve_config("cpu", "cuda")
+    assert resolve_config("paper", "cpu", dim=64).dim == 64
+    assert resolve_config("paper", "cpu").critic_iters == 10
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["train", "{dir}/missing.txt"], ["does not exist"]),
+        (["train", "{dir}/billion_words.txt"], ["textgan corpus billion-words"]),
+        (["train", "{dir}"], ["directory"]),
+        (["train", "{dir}/empty.txt"], ["no text lines"]),
+        (["train", "{dir}/latin1.txt"], ["line 3"]),
+        (["train", "{corpus}", "--iters", "0"], ["--iters"]),
+        (["train", "{corpus}", "--iters", "-5"], ["--iters"]),
+        (["train", "{corpus}", "--batch-size", "0"], ["--batch-size"]),
+        (["train", "{corpus}", "--seq-len", "0"], ["--seq-len"]),
+        (["train", "{corpus}", "--device", "tpu"], ["--device"]),
+        (["train", "{corpus}", "--preset", "huge"], ["--preset"]),
+        (["train", "{corpus}", "--resume"], ["--run-dir"]),
+        (["train", "{corpus}", "--resume", "--run-dir", "{dir}/nothing"], ["no checkpoint"]),
+        (["sample", "-n", "0", "--checkpoint", "{dir}/ckpt.pt"], ["-n"]),
+        (["sample", "--checkpoint", "{dir}/empty.txt"], ["not a readable checkpoint"]),
+        (["sample", "--run-dir", "{dir}/nothing"], ["no checkpoint"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(
+    args: list[str], fragments: list[str], tiny_corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "latin1.txt").write_bytes(b"ok\nok\nbad \xff\n")
+    (tmp_path / "nothing").mkdir()
+    run = tmp_path / "nothing" / "ckpt-0000001.pt.keep"
+    run.write_bytes(b"keep me")
+    if "{dir}/ckpt.pt" in args:
+        assert invoke("train", tiny_corpus, *TINY, "--iters", "1", "--run-dir", "r").exit_code == 0
+        (tmp_path / "ckpt.pt").write_bytes((tmp_path / "r" / "ckpt-0000001.pt").read_bytes())
+    before = tree_hash(tmp_path)
+    result = invoke(*(a.format(dir=tmp_path, corpus=tiny_corpus) for a in args))
+    assert_one_line_error(result, *fragments)
+    assert tree_hash(tmp_path) == before
+
+
+def test_sample_without_any_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(invoke("sample"), "no run found")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda(tiny_corpus: Path) -> None:
+    assert_one_line_error(invoke("train", tiny_corpus, "--device", "cuda"), "CUDA is not available")

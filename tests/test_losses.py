@@ -1,0 +1,148 @@
+import math
+
+import pytest
+import torch
+
+from textgan.config import ModelConfig
+from textgan.losses import (
+    critic_loss,
+    fused_critic_loss,
+    generator_loss,
+    gradient_penalty,
+    interpolate,
+)
+from textgan.model import Critic, build_models
+
+
+def simplex_batch(b: int, length: int, v: int, seed: int, dtype=torch.float32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.softmax(torch.randn(b, length, v, generator=g, dtype=dtype) * 3, dim=-1)
+
+
+def one_hot_batch(b: int, length: int, v: int, seed: int, dtype=torch.float32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, v, (b, length), generator=g)
+    return torch.nn.functional.one_hot(ids, v).to(dtype)
+
+
+def linear_critic(weight: torch.Tensor):
+    return lambda x: (x * weight).sum(dim=(1, 2))  # D(x) = <W, x>, ∇D = W everywhere
+
+
+def test_interpolation_endpoints_simplex_and_per_sample_alpha() -> None:
+    real, fake = one_hot_batch(6, 4, 5, 0), simplex_batch(6, 4, 5, 1)
+    assert torch.equal(interpolate(real, fake, torch.zeros(6)), real)
+    assert torch.allclose(interpolate(real, fake, torch.ones(6)), fake, atol=1e-6)
+    alpha = torch.linspace(0.05, 0.95, 6)
+    x_hat = interpolate(real, fake, alpha)
+    assert (x_hat >= 0).all()
+    assert torch.allclose(x_hat.sum(-1), torch.ones(6, 4))
+    # every position of sample i sits at the same fraction alpha[i] of the way real → fake
+    for i in range(6):
+        moved = (x_hat[i] - real[i])[(fake[i] - real[i]).abs() > 1e-3]
+        ratio = moved / (fake[i] - real[i])[(fake[i] - real[i]).abs() > 1e-3]
+        assert torch.allclose(ratio, torch.full_like(ratio, alpha[i].item()), atol=1e-5)
+
+
+def test_alpha_differs_between_samples_and_is_shared_by_positions() -> None:
+    real, fake = torch.zeros(8, 5, 3), torch.ones(8, 5, 3)
+    seen = {}
+
+    def spy(x: torch.Tensor) -> torch.Tensor:
+        seen["x"] = x.detach().clone()
+        return x.sum(dim=(1, 2))
+
+    gradient_penalty(spy, real, fake, torch.Generator().manual_seed(0))
+    x_hat = seen["x"]  # = alpha broadcast, since real = 0 and fake = 1
+    per_sample = x_hat[:, 0, 0]
+    assert torch.allclose(x_hat, per_sample.view(8, 1, 1).expand_as(x_hat))
+    assert len(set(per_sample.tolist())) == 8
+    assert ((per_sample > 0) & (per_sample < 1)).all()
+
+
+def test_penalty_of_a_linear_critic_is_norm_minus_one_squared() -> None:
+    weight = torch.randn(7, 11, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    real, fake = (
+        one_hot_batch(5, 7, 11, 0, torch.float64),
+        simplex_batch(5, 7, 11, 1, torch.float64),
+    )
+    gp = gradient_penalty(linear_critic(weight), real, fake, torch.Generator().manual_seed(0))
+    assert gp.item() == pytest.approx((weight.norm().item() - 1) ** 2, abs=1e-6)
+
+
+def test_norm_is_over_positions_and_vocabulary_together() -> None:
+    # ‖W‖ over all entries is exactly 1, so the paper's penalty is 0; a per-position norm
+    # (0.6 and 0.8) or a norm over one axis only would give a clearly positive penalty.
+    weight = torch.tensor([[0.6, 0.0], [0.0, 0.8]], dtype=torch.float64)
+    real, fake = one_hot_batch(4, 2, 2, 0, torch.float64), simplex_batch(4, 2, 2, 1, torch.float64)
+    gp = gradient_penalty(linear_critic(weight), real, fake)
+    assert gp.item() == pytest.approx(0.0, abs=1e-10)
+    per_position = ((weight.norm(dim=1) - 1) ** 2).mean().item()
+    per_vocab = ((weight.norm(dim=0) - 1) ** 2).mean().item()
+    assert per_position > 0.02 and per_vocab > 0.02
+
+
+def test_penalty_is_two_sided() -> None:
+    real, fake = one_hot_batch(3, 2, 2, 0, torch.float64), simplex_batch(3, 2, 2, 1, torch.float64)
+    small = gradient_penalty(
+        linear_critic(torch.full((2, 2), 0.25, dtype=torch.float64)), real, fake
+    )
+    large = gradient_penalty(
+        linear_critic(torch.full((2, 2), 1.0, dtype=torch.float64)), real, fake
+    )
+    assert small.item() == pytest.approx(0.25, abs=1e-9)  # ‖W‖ = 0.5
+    assert large.item() == pytest.approx(1.0, abs=1e-9)  # ‖W‖ = 2
+
+
+def tiny_critic(dtype=torch.float64) -> Critic:
+    _, critic = build_models(ModelConfig(vocab_size=5, seq_len=6, dim=8, n_blocks=2), seed=0)
+    return critic.to(dtype)
+
+
+def test_penalty_trains_the_critic_and_matches_finite_differences() -> None:
+    critic = tiny_critic()
+    real, fake = one_hot_batch(4, 6, 5, 0, torch.float64), simplex_batch(4, 6, 5, 1, torch.float64)
+
+    def penalty() -> torch.Tensor:
+        return gradient_penalty(critic, real, fake, torch.Generator().manual_seed(7))
+
+    param = critic.blocks[0].conv1.weight
+    (grad,) = torch.autograd.grad(penalty(), param)
+    assert grad.abs().sum() > 0
+    for index in [(0, 0, 0), (3, 5, 2), (7, 1, 4)]:
+        eps = 1e-6
+        param.data[index] += eps
+        plus = penalty().item()
+        param.data[index] -= 2 * eps
+        minus = penalty().item()
+        param.data[index] += eps
+        assert grad[index].item() == pytest.approx((plus - minus) / (2 * eps), rel=1e-4, abs=1e-8)
+
+
+def test_fused_loss_equals_reference_loss_and_gradients() -> None:
+    critic = tiny_critic(torch.float32)
+    real, fake = one_hot_batch(8, 6, 5, 0), simplex_batch(8, 6, 5, 1)
+    results = []
+    for loss_fn in (critic_loss, fused_critic_loss):
+        critic.zero_grad()
+        parts = loss_fn(critic, real, fake, 10.0, torch.Generator().manual_seed(5))
+        parts.loss.backward()
+        grads = [p.grad.clone() for p in critic.parameters()]
+        results.append((parts, grads))
+    (ref, ref_grads), (fused, fused_grads) = results
+    for a, b in [(ref.loss, fused.loss), (ref.gp, fused.gp), (ref.wasserstein, fused.wasserstein)]:
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+    for a, b in zip(ref_grads, fused_grads, strict=False):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_loss_signs() -> None:
+    weight = torch.ones(2, 3)
+    critic = linear_critic(weight)  # D(x) = number of positions = 2 for any simplex rows
+    fake = simplex_batch(4, 2, 3, 0)
+    assert generator_loss(critic, fake).item() == pytest.approx(-2.0)
+    real = one_hot_batch(4, 2, 3, 1)
+    parts = critic_loss(critic, real, fake, gp_weight=0.0)
+    assert parts.wasserstein.item() == pytest.approx(0.0, abs=1e-6)
+    gp = parts.gp.item()
+    assert gp == pytest.approx((math.sqrt(6) - 1) ** 2, rel=1e-6)

@@ -1,0 +1,112 @@
+import importlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from textgan import TrainConfig, train
+from textgan.checkpoint import list_checkpoints, load_checkpoint
+from textgan.errors import TextganError
+
+train_module = importlib.import_module("textgan.train")  # the module, not the function
+TINY = dict(dim=8, n_blocks=1, seq_len=12, batch_size=16, critic_iters=2, device="cpu")
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    return TrainConfig(**{**TINY, "iters": 4, "checkpoint_every": 2, **overrides})
+
+
+def test_train_runs_steps_and_writes_checkpoints(tiny_corpus: Path, tmp_path: Path) -> None:
+    seen = []
+    result = train(tiny_config(), tiny_corpus, tmp_path / "run", on_step=seen.append)
+    assert [s.iteration for s in seen] == [1, 2, 3, 4]
+    assert seen[0].generator_loss != seen[0].generator_loss  # nan: no generator step at 0
+    assert all(s.generator_loss == s.generator_loss for s in seen[1:])
+    assert result.iteration == 4
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == [
+        "ckpt-0000002.pt",
+        "ckpt-0000004.pt",
+    ]
+    assert (tmp_path / "run" / "config.json").is_file()
+    saved = load_checkpoint(result.checkpoint)
+    assert saved["iteration"] == 4 and saved["config"]["dim"] == 8
+
+
+def test_training_moves_both_networks(tiny_corpus: Path, tmp_path: Path) -> None:
+    first = train(tiny_config(iters=1, checkpoint_every=1), tiny_corpus, tmp_path / "a")
+    before = load_checkpoint(first.checkpoint)
+    after = load_checkpoint(train(tiny_config(iters=3), tiny_corpus, tmp_path / "b").checkpoint)
+    for net in ("generator", "critic"):
+        assert any(not torch.equal(before[net][k], after[net][k]) for k in before[net])
+
+
+def test_resume_continues_to_the_total_and_matches_one_run(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    whole = train(tiny_config(iters=4), tiny_corpus, tmp_path / "whole")
+    train(tiny_config(iters=2), tiny_corpus, tmp_path / "split")
+    seen = []
+    resumed = train(tiny_config(iters=4), tiny_corpus, tmp_path / "split", resume=True,
+                    on_step=seen.append)  # fmt: skip
+    assert [s.iteration for s in seen] == [3, 4]
+    a, b = load_checkpoint(whole.checkpoint), load_checkpoint(resumed.checkpoint)
+    for net in ("generator", "critic"):
+        for key in a[net]:
+            assert torch.equal(a[net][key], b[net][key]), key
+
+
+def test_resume_refuses_a_changed_model(tiny_corpus: Path, tmp_path: Path) -> None:
+    train(tiny_config(iters=2), tiny_corpus, tmp_path / "run")
+    with pytest.raises(TextganError, match="--dim"):
+        train(tiny_config(iters=4, dim=16), tiny_corpus, tmp_path / "run", resume=True)
+
+
+def test_a_new_run_never_overwrites_an_old_one(tiny_corpus: Path, tmp_path: Path) -> None:
+    train(tiny_config(iters=2), tiny_corpus, tmp_path / "run")
+    before = (tmp_path / "run" / "ckpt-0000002.pt").read_bytes()
+    with pytest.raises(TextganError, match="--resume"):
+        train(tiny_config(iters=2), tiny_corpus, tmp_path / "run")
+    assert (tmp_path / "run" / "ckpt-0000002.pt").read_bytes() == before
+
+
+def test_non_finite_loss_stops_with_the_iteration(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_loss = train_module.fused_critic_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        parts = real_loss(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] > 4:  # iteration 3 (2 critic steps per iteration)
+            return type(parts)(parts.loss * float("nan"), parts.wasserstein, parts.gp)
+        return parts
+
+    monkeypatch.setattr(train_module, "fused_critic_loss", poisoned)
+    with pytest.raises(TextganError, match="iteration 3"):
+        train(tiny_config(), tiny_corpus, tmp_path / "run")
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["ckpt-0000002.pt"]
+
+
+def test_bad_corpora_are_refused(tmp_path: Path) -> None:
+    cases = {
+        "missing.txt": None,
+        "empty.txt": b"",
+        "blank.txt": b"\n  \n\t\n",
+        "latin1.txt": b"fine line\nbad \xe9 line\n",
+        "binary.bin": b"\x00\x01\x02\x00" * 50,
+    }
+    messages = {}
+    for name, data in cases.items():
+        path = tmp_path / name
+        if data is not None:
+            path.write_bytes(data)
+        with pytest.raises(TextganError) as err:
+            train(tiny_config(), path, tmp_path / f"run-{name}")
+        messages[name] = str(err.value)
+    assert "does not exist" in messages["missing.txt"]
+    assert "no text lines" in messages["empty.txt"] and "no text lines" in messages["blank.txt"]
+    assert "line 2" in messages["latin1.txt"]
+    assert "binary" in messages["binary.bin"]
+    with pytest.raises(TextganError, match="directory"):
+        train(tiny_config(), tmp_path, tmp_path / "run-dir")

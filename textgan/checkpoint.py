@@ -1,0 +1,91 @@
+"""Self-describing checkpoints: atomic writes, weights_only loads, newest-first lookup."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from textgan.errors import TextganError
+from textgan.fileio import atomic_open
+
+FORMAT = "textgan-checkpoint"
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^ckpt-(\d{7,})\.pt$")
+REQUIRED_KEYS = ("iteration", "config", "model", "vocab", "generator", "critic")
+
+
+def checkpoint_path(run_dir: Path, iteration: int) -> Path:
+    return run_dir / f"ckpt-{iteration:07d}.pt"
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoints of a run, oldest first (temporary files never match)."""
+    if not run_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        raise TextganError(f"no checkpoint found in {run_dir}")
+    return checkpoints[-1]
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write to a temp file in the same directory, fsync, then rename over the target."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    with atomic_open(path) as f:
+        torch.save(payload, f)
+    _fsync_dir(path.parent)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and validate a checkpoint; untrusted pickles are refused (weights_only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TextganError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise TextganError(f"{path} is not a safe textgan checkpoint: {_first_line(err)}") from err
+    except Exception as err:  # torch.load raises many types on damaged files
+        raise TextganError(f"{path} is not a readable checkpoint (truncated or corrupt)") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise TextganError(f"{path} is not a textgan checkpoint")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise TextganError(
+            f"{path} was written by another textgan version "
+            f"(format {payload.get('format_version')}, this one reads {FORMAT_VERSION})"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if missing:
+        raise TextganError(f"{path} is incomplete: missing {', '.join(missing)}")
+    return payload
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    """Delete all but the newest `keep` checkpoints (never the newest one)."""
+    for old in list_checkpoints(run_dir)[: -max(keep, 1)]:
+        old.unlink(missing_ok=True)
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,114 @@
+"""The one source of defaults: model and training configuration, and the presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from textgan.errors import TextganError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's gan_language.py.
+    "paper": {"dim": 512, "critic_iters": 10, "iters": 200_000},
+    # Small enough to learn visibly on a laptop CPU within an hour.
+    "cpu": {"dim": 128, "critic_iters": 5, "iters": 6_000},
+}
+PRESET_CHOICES = ("auto", "paper", "cpu")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+PRECISION_CHOICES = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the generator and critic (the paper's values are the defaults)."""
+
+    vocab_size: int
+    seq_len: int = 32
+    dim: int = 512
+    n_blocks: int = 5
+    noise_dim: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "seq_len", "dim", "n_blocks", "noise_dim"):
+            _require_positive(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; defaults are the paper's settings."""
+
+    iters: int = 200_000
+    batch_size: int = 64
+    critic_iters: int = 10
+    dim: int = 512
+    n_blocks: int = 5
+    seq_len: int = 32
+    noise_dim: int = 128
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    gp_weight: float = 10.0
+    max_vocab: int = 2048
+    checkpoint_every: int = 500
+    keep: int = 3
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("iters", "batch_size", "critic_iters", "dim", "n_blocks", "seq_len"):
+            _require_positive(name, getattr(self, name))
+        for name in ("noise_dim", "checkpoint_every", "keep"):
+            _require_positive(name, getattr(self, name))
+        if not self.lr > 0:
+            raise TextganError(f"--lr must be positive, got {self.lr}")
+        if not self.gp_weight >= 0:
+            raise TextganError(f"--gp-weight must be >= 0, got {self.gp_weight}")
+        if self.max_vocab < 3:
+            raise TextganError(
+                f"--max-vocab must be at least 3 (pad, unk, one character), got {self.max_vocab}"
+            )
+        if self.device not in DEVICE_CHOICES and not self.device.startswith("cuda:"):
+            raise TextganError(
+                f"--device must be one of {', '.join(DEVICE_CHOICES)}, got {self.device!r}"
+            )
+        if self.precision not in PRECISION_CHOICES:
+            raise TextganError(
+                f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.precision!r}"
+            )
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        return ModelConfig(vocab_size, self.seq_len, self.dim, self.n_blocks, self.noise_dim)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+
+def resolve_config(preset: str, device_type: str, **overrides: Any) -> TrainConfig:
+    """The config of a run: a preset's values, then every override that is not None.
+
+    `auto` is `paper` on CUDA and `cpu` otherwise.
+    """
+    if preset not in PRESET_CHOICES:
+        raise TextganError(f"--preset must be one of {', '.join(PRESET_CHOICES)}, got {preset!r}")
+    if preset == "auto":
+        preset = "paper" if device_type == "cuda" else "cpu"
+    values = dict(PRESETS[preset])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(**values)
+
+
+def _require_positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or value <= 0:
+        flag = "--" + name.replace("_", "-")
+        raise TextganError(f"{flag} must be a positive integer, got {value}")

@@ -1,0 +1,44 @@
+"""Device and precision choice."""
+
+from __future__ import annotations
+
+import torch
+
+from textgan.errors import TextganError
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` → cuda when available, else cpu; asking for a missing GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TextganError(f"--device {name} was asked for, but CUDA is not available here")
+        device = torch.device(name)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise TextganError(
+                f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s)"
+            )
+        return device
+    if name == "cpu":
+        return torch.device("cpu")
+    raise TextganError(f"--device must be auto, cpu or cuda, got {name!r}")
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether bf16 matmuls/convs are native here: CUDA sm80+, or a CPU with AMX tiles."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    is_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(is_amx and is_amx())
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for a precision option (None = plain fp32)."""
+    if precision == "auto":
+        precision = "bf16" if fast_bf16(device) else "fp32"
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    raise TextganError(f"--precision must be auto, fp32 or bf16, got {precision!r}")

@@ -1,0 +1,94 @@
+"""WGAN-GP losses: the Wasserstein terms and the two-sided gradient penalty."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+GRAD_NORM_EPS = 1e-12  # keeps d‖g‖/dg finite at g = 0
+
+Critic = Callable[[torch.Tensor], torch.Tensor]  # (B, L, V) → (B,)
+
+
+def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """x̂ = real + α·(fake − real) with one α per sample: (B, L, V), α of shape (B,) or (B, 1, 1)."""
+    alpha = alpha.reshape(-1, *([1] * (real.dim() - 1))).to(real.dtype)  # (B, 1, 1)
+    return real + alpha * (fake - real)
+
+
+def sample_alpha(batch: int, like: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
+    """α ~ U(0, 1), one per sample: (B,), fp32, on like's device."""
+    return torch.rand(batch, generator=rng, device=like.device, dtype=torch.float32)
+
+
+def penalty_from_gradient(grad: torch.Tensor) -> torch.Tensor:
+    """mean over samples of (‖g‖₂ − 1)², the norm over ALL positions and vocabulary entries."""
+    grad = grad.to(torch.promote_types(grad.dtype, torch.float32)).flatten(1)  # (B, L·V)
+    norms = torch.sqrt(grad.square().sum(dim=1) + GRAD_NORM_EPS)  # (B,)
+    return (norms - 1.0).square().mean()
+
+
+def gradient_penalty(
+    critic: Critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    rng: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The UNWEIGHTED penalty E[(‖∇x̂ D(x̂)‖₂ − 1)²], differentiable w.r.t. the critic."""
+    alpha = sample_alpha(real.shape[0], real, rng)
+    x_hat = interpolate(real, fake.detach(), alpha).requires_grad_(True)  # (B, L, V)
+    scores = critic(x_hat)  # (B,)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (B, L, V)
+    return penalty_from_gradient(grad)
+
+
+@dataclass(frozen=True)
+class CriticLoss:
+    """The critic's loss and its parts (all 0-d tensors)."""
+
+    loss: torch.Tensor  # D(fake) − D(real) + gp_weight · GP
+    wasserstein: torch.Tensor  # D(real) − D(fake), the critic's distance estimate
+    gp: torch.Tensor
+
+
+def critic_loss(
+    critic: Critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    gp_weight: float,
+    rng: torch.Generator | None = None,
+) -> CriticLoss:
+    """Reference form: one critic call per term, as in the paper."""
+    wasserstein = critic(real).float().mean() - critic(fake.detach()).float().mean()
+    gp = gradient_penalty(critic, real, fake, rng)
+    return CriticLoss(-wasserstein + gp_weight * gp, wasserstein.detach(), gp.detach())
+
+
+def fused_critic_loss(
+    critic: Critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    gp_weight: float,
+    rng: torch.Generator | None = None,
+) -> CriticLoss:
+    """The same loss with real, fake and x̂ scored in ONE critic call of batch 3B.
+
+    Identical maths to `critic_loss` (same α draw); larger matmuls, a third of the launches.
+    """
+    batch = real.shape[0]
+    alpha = sample_alpha(batch, real, rng)
+    fake = fake.detach()
+    x_hat = interpolate(real, fake, alpha).requires_grad_(True)  # (B, L, V)
+    scores = critic(torch.cat([real, fake, x_hat])).float()  # (3B,)
+    d_real, d_fake, d_hat = scores.split(batch)
+    (grad,) = torch.autograd.grad(d_hat.sum(), x_hat, create_graph=True)  # (B, L, V)
+    gp = penalty_from_gradient(grad)
+    wasserstein = d_real.mean() - d_fake.mean()
+    return CriticLoss(-wasserstein + gp_weight * gp, wasserstein.detach(), gp.detach())
+
+
+def generator_loss(critic: Critic, fake: torch.Tensor) -> torch.Tensor:
+    """−E[D(fake)]."""
+    return -critic(fake).float().mean()

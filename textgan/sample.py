@@ -1,0 +1,79 @@
+"""Generate text from a trained generator: argmax or temperature decoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from textgan.checkpoint import latest_checkpoint, load_checkpoint
+from textgan.config import ModelConfig
+from textgan.errors import TextganError
+from textgan.model import Generator
+from textgan.vocab import Vocab
+
+CHUNK = 256  # samples per forward pass
+
+
+def load_generator(
+    checkpoint: dict[str, Any], device: torch.device | str = "cpu"
+) -> tuple[Generator, Vocab]:
+    """The generator and vocabulary stored in a loaded checkpoint."""
+    generator = Generator(ModelConfig(**checkpoint["model"]))
+    try:
+        generator.load_state_dict(checkpoint["generator"])
+    except RuntimeError as err:
+        raise TextganError("the checkpoint's generator weights do not match its model") from err
+    return generator.to(device).eval(), Vocab(checkpoint["vocab"])
+
+
+@torch.no_grad()
+def generate_ids(
+    generator: Generator,
+    n: int,
+    seed: int | None = None,
+    temperature: float = 0.0,
+) -> torch.Tensor:
+    """(n, L) generated ids: argmax of the softmax (temperature 0) or a draw at a temperature."""
+    if n <= 0:
+        raise TextganError(f"-n must be a positive number of samples, got {n}")
+    if temperature < 0:
+        raise TextganError(f"--temperature must be >= 0, got {temperature}")
+    device = next(generator.parameters()).device
+    rng = torch.Generator(device=device)
+    if seed is None:
+        rng.seed()
+    else:
+        rng.manual_seed(seed)
+    chunks = []
+    for start in range(0, n, CHUNK):
+        z = torch.randn(min(CHUNK, n - start), generator.config.noise_dim, generator=rng,
+                        device=device)  # fmt: skip
+        logits = generator.logits(z).float()  # (b, L, V)
+        chunks.append(_decode_logits(logits, temperature, rng))
+    return torch.cat(chunks).cpu()
+
+
+def _decode_logits(logits: torch.Tensor, temperature: float, rng: torch.Generator) -> torch.Tensor:
+    if temperature == 0:
+        return logits.argmax(dim=-1)  # (b, L)
+    probs = torch.softmax(logits / temperature, dim=-1).flatten(0, 1)  # (b·L, V)
+    draws = torch.multinomial(probs, 1, generator=rng)  # (b·L, 1)
+    return draws.view(logits.shape[:2])
+
+
+def sample(
+    checkpoint: str | Path | dict[str, Any],
+    n: int = 20,
+    seed: int | None = None,
+    temperature: float = 0.0,
+    device: torch.device | str = "cpu",
+) -> list[str]:
+    """n decoded lines from a checkpoint (a path, a run dir, or a loaded checkpoint)."""
+    if not isinstance(checkpoint, dict):
+        path = Path(checkpoint)
+        checkpoint = load_checkpoint(latest_checkpoint(path) if path.is_dir() else path, device)
+    generator, vocab = load_generator(checkpoint, device)
+    ids = generate_ids(generator, n, seed, temperature)
+    return [vocab.decode(row) for row in ids.tolist()]

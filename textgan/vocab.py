@@ -1,0 +1,128 @@
+"""Character vocabulary: a sentencepiece char model plus a vectorised code point → id table."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import sentencepiece as spm
+
+from textgan.errors import TextganError
+
+PAD_ID = 0
+UNK_ID = 1
+PAD_PIECE = "<pad>"
+UNK_PIECE = "<unk>"
+UNK_TEXT = "\ufffd"  # what an unknown character decodes to: one visible character
+SPACE_PIECE = "\u2581"  # sentencepiece's visible space
+
+
+class Vocab:
+    """One id per character; pad (0) and unk (1) are ids too.
+
+    Encoding uses a code point table built from the sentencepiece model, so every character
+    takes exactly one position (sentencepiece itself merges a run of unknown characters into
+    one unk id).
+    """
+
+    def __init__(self, model_proto: bytes) -> None:
+        self.model_proto = bytes(model_proto)
+        self.processor = spm.SentencePieceProcessor(model_proto=self.model_proto)
+        self.pieces = [
+            self.processor.id_to_piece(i) for i in range(self.processor.get_piece_size())
+        ]
+        if self.pieces[PAD_ID] != PAD_PIECE or self.pieces[UNK_ID] != UNK_PIECE:
+            raise TextganError(
+                "the vocabulary is not a textgan character model (pad/unk ids differ)"
+            )
+        self._chars = ["", UNK_TEXT] + [_piece_text(p) for p in self.pieces[2:]]
+        self._table = _codepoint_table(self._chars)
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    @property
+    def characters(self) -> list[str]:
+        """The text of every id (pad is empty, unk is the replacement character)."""
+        return list(self._chars)
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of one text, one per character (no padding, no cut)."""
+        if not text:
+            return []
+        return self.encode_lines([text], len(text))[0].tolist()
+
+    def encode_lines(self, lines: Sequence[str], seq_len: int) -> np.ndarray:
+        """Cut each line to seq_len characters and pad with PAD_ID: (N, seq_len) uint8/uint16."""
+        cut = [line[:seq_len] for line in lines]
+        lengths = np.fromiter((len(s) for s in cut), dtype=np.int64, count=len(cut))  # (N,)
+        codepoints = np.frombuffer("".join(cut).encode("utf-32-le"), dtype=np.uint32)  # (sum,)
+        ids = np.where(
+            codepoints < len(self._table),
+            self._table[np.minimum(codepoints, len(self._table) - 1)],
+            UNK_ID,
+        )
+        out = np.full((len(cut), seq_len), PAD_ID, dtype=self.id_dtype)  # (N, seq_len)
+        rows = np.repeat(np.arange(len(cut)), lengths)
+        starts = np.cumsum(lengths) - lengths
+        cols = np.arange(len(codepoints)) - np.repeat(starts, lengths)
+        out[rows, cols] = ids
+        return out
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of one id sequence; pad decodes to nothing."""
+        return "".join(self._chars[i] for i in ids)
+
+    @property
+    def id_dtype(self) -> type[np.unsignedinteger]:
+        return np.uint8 if len(self) <= 256 else np.uint16
+
+
+def train_vocab(lines: Iterable[str], max_vocab: int = 2048) -> Vocab:
+    """Train a sentencepiece char model that keeps the max_vocab - 2 most frequent characters."""
+    if max_vocab < 3:
+        raise TextganError(
+            f"--max-vocab must be at least 3 (pad, unk, one character), got {max_vocab}"
+        )
+    writer = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_writer=writer,
+            model_type="char",
+            vocab_size=max_vocab,
+            hard_vocab_limit=False,
+            character_coverage=1.0,
+            normalization_rule_name="identity",
+            add_dummy_prefix=False,
+            remove_extra_whitespaces=False,
+            split_by_whitespace=False,
+            byte_fallback=False,
+            bos_id=-1,
+            eos_id=-1,
+            pad_id=PAD_ID,
+            unk_id=UNK_ID,
+            pad_piece=PAD_PIECE,
+            unk_piece=UNK_PIECE,
+            max_sentence_length=1 << 16,
+            num_threads=2,
+            minloglevel=2,
+        )
+    except RuntimeError as err:
+        raise TextganError(f"could not build the character vocabulary: {err}") from err
+    return Vocab(writer.getvalue())
+
+
+def _piece_text(piece: str) -> str:
+    return piece.replace(SPACE_PIECE, " ")
+
+
+def _codepoint_table(chars: list[str]) -> np.ndarray:
+    """Lookup table: code point → id (UNK_ID where the character is not in the vocabulary)."""
+    singles = {ch: i for i, ch in enumerate(chars) if len(ch) == 1 and i != UNK_ID}
+    size = max((ord(ch) for ch in singles), default=0) + 1
+    table = np.full(size, UNK_ID, dtype=np.int64)
+    for ch, i in singles.items():
+        table[ord(ch)] = i
+    return table

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from textgan.config import ModelConfig
-from textgan.model import RESIDUAL_SCALE, ResBlock, build_models
+from textgan.model import RESIDUAL_SCALE, ResBlock, build_models, relu
 
 CONFIG = ModelConfig(vocab_size=11, seq_len=12, dim=16, n_blocks=3, noise_dim=128)
 
@@ -34,8 +34,25 @@ def test_critic_has_no_normalisation_layers() -> None:
 def test_resblock_is_x_plus_scaled_branch() -> None:
     block = ResBlock(4)
     x = torch.randn(2, 4, 6)
-    branch = block.conv2(torch.relu(block.conv1(torch.relu(x))))
+    branch = block.conv2(torch.relu(block.conv1(torch.relu(x))))  # F.relu, not the masked one
     assert torch.allclose(block(x), x + RESIDUAL_SCALE * branch)
+
+
+def test_masked_relu_has_relu_values_gradients_and_second_derivatives() -> None:
+    weight = torch.randn(6, 6, dtype=torch.float64)
+
+    def grad_norm_loss(activation) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.randn(4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        x.requires_grad_(True)
+        w = weight.clone().requires_grad_(True)
+        y = activation(x @ w).square().sum()
+        (gx,) = torch.autograd.grad(y, x, create_graph=True)
+        (gw,) = torch.autograd.grad(gx.square().sum(), w)
+        return activation(x @ w), gw
+
+    plain, masked = grad_norm_loss(torch.relu), grad_norm_loss(relu)
+    assert torch.equal(plain[0], masked[0])
+    assert torch.allclose(plain[1], masked[1], rtol=1e-12)
 
 
 def test_paper_initialisation() -> None:

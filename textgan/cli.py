@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 from rich.text import Text
 
 from textgan import __version__
@@ -26,7 +16,6 @@ from textgan.config import TrainConfig, resolve_config
 from textgan.device import resolve_device
 from textgan.errors import TextganError
 from textgan.fileio import atomic_write_text
-from textgan.train import RunInfo, StepStats, resume_config, train
 
 app = typer.Typer(
     name="textgan",
@@ -35,10 +24,13 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+corpus_app = typer.Typer(help="Download and prepare corpora.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
 console = Console()
 err_console = Console(stderr=True)
 DEFAULTS = TrainConfig()
 RUNS_ROOT = Path("runs")
+FROM_PRESET = "[default: from --preset]"
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -61,11 +53,9 @@ def main(
     """Character-level Wasserstein GANs with gradient penalty (WGAN-GP) for text."""
 
 
-def _default(name: str) -> str:
-    return str(getattr(DEFAULTS, name))
-
-
-PRESET_HELP = "[default: from --preset]"
+def _opt(name: str, help: str) -> Any:
+    """An option whose default (None) means: the TrainConfig default, shown in --help."""
+    return typer.Option(help=help, show_default=str(getattr(DEFAULTS, name)))
 
 
 @app.command("train")
@@ -75,70 +65,57 @@ def train_command(
         Path | None, typer.Option(help="Run directory [default: runs/<corpus>-<time>].")
     ] = None,
     preset: Annotated[
-        str, typer.Option(help="auto (paper on CUDA, cpu otherwise), paper or cpu.")
+        str, typer.Option(help="auto (paper on CUDA, else cpu), paper or cpu.")
     ] = "auto",
-    iters: Annotated[
-        int | None, typer.Option(help=f"Total iterations, also when resuming. {PRESET_HELP}")
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Batch size.", show_default=_default("batch_size"))
-    ] = None,
+    iters: Annotated[int | None, typer.Option(help=f"Total iterations. {FROM_PRESET}")] = None,
+    batch_size: Annotated[int | None, _opt("batch_size", "Batch size.")] = None,
     critic_iters: Annotated[
-        int | None, typer.Option(help=f"Critic steps per generator step. {PRESET_HELP}")
+        int | None, typer.Option(help=f"Critic steps per generator step. {FROM_PRESET}")
     ] = None,
-    dim: Annotated[int | None, typer.Option(help=f"Channels of every conv. {PRESET_HELP}")] = None,
-    n_blocks: Annotated[
-        int | None,
-        typer.Option(help="Residual blocks per net.", show_default=_default("n_blocks")),
-    ] = None,
-    seq_len: Annotated[
-        int | None, typer.Option(help="Characters per line.", show_default=_default("seq_len"))
-    ] = None,
-    lr: Annotated[
-        float | None, typer.Option(help="Adam learning rate.", show_default=_default("lr"))
-    ] = None,
-    gp_weight: Annotated[
-        float | None,
-        typer.Option(help="Gradient penalty weight λ.", show_default=_default("gp_weight")),
-    ] = None,
+    dim: Annotated[int | None, typer.Option(help=f"Channels of every conv. {FROM_PRESET}")] = None,
+    n_blocks: Annotated[int | None, _opt("n_blocks", "Residual blocks per net.")] = None,
+    seq_len: Annotated[int | None, _opt("seq_len", "Characters per line.")] = None,
+    lr: Annotated[float | None, _opt("lr", "Adam learning rate.")] = None,
+    gp_weight: Annotated[float | None, _opt("gp_weight", "Gradient penalty weight λ.")] = None,
     max_vocab: Annotated[
-        int | None,
-        typer.Option(help="Vocabulary size incl. pad and unk.", show_default=_default("max_vocab")),
+        int | None, _opt("max_vocab", "Vocabulary size incl. pad and unk.")
     ] = None,
     checkpoint_every: Annotated[
-        int | None,
-        typer.Option(
-            help="Iterations between checkpoints.", show_default=_default("checkpoint_every")
-        ),
+        int | None, _opt("checkpoint_every", "Iterations between checkpoints.")
     ] = None,
-    keep: Annotated[
-        int | None,
-        typer.Option(help="Checkpoints kept (newest).", show_default=_default("keep")),
+    keep: Annotated[int | None, _opt("keep", "Newest checkpoints kept.")] = None,
+    eval_every: Annotated[
+        int | None, _opt("eval_every", "Iterations between evaluations (0 = off).")
     ] = None,
-    device: Annotated[
-        str | None, typer.Option(help="auto, cpu or cuda.", show_default=_default("device"))
+    eval_samples: Annotated[int | None, _opt("eval_samples", "Samples per evaluation.")] = None,
+    heldout: Annotated[
+        Path | None, typer.Option(help="Held-out text [default: CORPUS's _heldout sibling].")
     ] = None,
+    holdout: Annotated[
+        int | None, _opt("holdout", "Lines set aside without held-out text.")
+    ] = None,
+    device: Annotated[str | None, _opt("device", "auto, cpu or cuda.")] = None,
     precision: Annotated[
-        str | None,
-        typer.Option(
-            help="auto (bf16 where fast), fp32 or bf16.", show_default=_default("precision")
-        ),
+        str | None, _opt("precision", "auto (bf16 where fast), fp32 or bf16.")
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Random seed.", show_default=_default("seed"))
-    ] = None,
+    seed: Annotated[int | None, _opt("seed", "Random seed.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir.")] = False,
 ) -> None:
     """Train a WGAN-GP on the lines of CORPUS, cut or padded to --seq-len characters."""
+    from textgan.display import TrainingDisplay
+    from textgan.train import train
+
     options = dict(iters=iters, batch_size=batch_size, critic_iters=critic_iters, dim=dim,
                    n_blocks=n_blocks, seq_len=seq_len, lr=lr, gp_weight=gp_weight,
                    max_vocab=max_vocab, checkpoint_every=checkpoint_every, keep=keep,
+                   eval_every=eval_every, eval_samples=eval_samples, holdout=holdout,
                    device=device, precision=precision, seed=seed)  # fmt: skip
     try:
         config = _train_config(preset, options, run_dir, resume)
-        with _TrainingDisplay(config) as display:
-            result = train(config, corpus, run_dir, resume=resume, on_start=display.start,
-                           on_step=display.step)  # fmt: skip
+        with TrainingDisplay(console) as display:
+            result = train(config, corpus, run_dir, heldout=heldout, resume=resume,
+                           on_start=display.start, on_step=display.step,
+                           on_eval=display.evaluation)  # fmt: skip
     except TextganError as err:
         raise _fail(str(err)) from None
     except KeyboardInterrupt:
@@ -149,6 +126,8 @@ def train_command(
 def _train_config(
     preset: str, options: dict[str, Any], run_dir: Path | None, resume: bool
 ) -> TrainConfig:
+    from textgan.train import resume_config
+
     if resume:
         if run_dir is None:
             raise TextganError("--resume needs --run-dir (the run to continue)")
@@ -157,68 +136,17 @@ def _train_config(
     return resolve_config(preset, device_type, **options)
 
 
-class _Rate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("?  it/s" if speed is None else f"{speed:.2f} it/s", style="cyan")
-
-
-class _TrainingDisplay:
-    """Config table at start, then a live bar with it/s, ETA and the losses."""
-
-    def __init__(self, config: TrainConfig) -> None:
-        self.config = config
-        self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), _Rate(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            TextColumn("{task.fields[losses]}"), console=console, speed_estimate_period=60,
-        )  # fmt: skip
-        self.task = None
-
-    def __enter__(self) -> _TrainingDisplay:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.task is not None:
-            self.progress.stop()
-
-    def start(self, info: RunInfo) -> None:
-        console.print(_config_table(info))
-        self.task = self.progress.add_task(
-            "train", total=info.config.iters, completed=info.start_iteration, losses=""
-        )
-        self.progress.start()
-
-    def step(self, stats: StepStats) -> None:
-        losses = (f"critic {stats.critic_loss:+.3f}  gen {stats.generator_loss:+.3f}  "
-                  f"W {stats.wasserstein:+.3f}  gp {stats.gp:.3f}")  # fmt: skip
-        self.progress.update(self.task, completed=stats.iteration, losses=losses)
-
-
-def _config_table(info: RunInfo) -> Table:
-    kind = "resuming" if info.resumed else "new"
-    title = f"textgan {__version__}: {kind} run {info.run_dir}"
-    table = Table(title=title, show_header=False, title_justify="left")
-    rows = {k.replace("_", "-"): str(v) for k, v in info.config.to_dict().items()}
-    rows |= {
-        "device": str(info.device),
-        "precision": info.precision,
-        "lines": f"{info.num_lines:,}",
-        "vocabulary": str(info.vocab_size),
-        "start iteration": str(info.start_iteration),
-    }
-    for key, value in rows.items():
-        table.add_row(key, value)
-    return table
+RunDirOption = Annotated[
+    Path | None, typer.Option(help="Run to use [default: the newest under runs/].")
+]
+CheckpointOption = Annotated[Path | None, typer.Option(help="Checkpoint file to use.")]
 
 
 @app.command("sample")
 def sample_command(
     n: Annotated[int, typer.Option("-n", "--num", help="Number of lines.")] = 20,
-    run_dir: Annotated[
-        Path | None, typer.Option(help="Run to sample from [default: newest under runs/].")
-    ] = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint file to sample from.")] = None,
+    run_dir: RunDirOption = None,
+    checkpoint: CheckpointOption = None,
     seed: Annotated[int | None, typer.Option(help="Seed for repeatable samples.")] = None,
     temperature: Annotated[
         float, typer.Option(help="0 = argmax; > 0 draws from the softmax.")
@@ -240,14 +168,87 @@ def sample_command(
         sys.stdout.write("".join(line + "\n" for line in lines))
 
 
+@app.command("eval")
+def eval_command(
+    run_dir: RunDirOption = None,
+    checkpoint: CheckpointOption = None,
+    corpus: Annotated[Path | None, typer.Option(help="Training text [default: the run's].")] = None,
+    heldout: Annotated[
+        Path | None, typer.Option(help="Held-out text [default: the run's].")
+    ] = None,
+    n: Annotated[int, typer.Option("-n", "--num", help="Samples to score.")] = 640,
+    seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score a checkpoint: js1..js4 against the training text, the validation floor, words."""
+    from textgan.checkpoint import latest_checkpoint, load_checkpoint
+    from textgan.display import scores_table
+    from textgan.evaluation import evaluate_checkpoint
+
+    try:
+        path = checkpoint or latest_checkpoint(run_dir or _newest_run(RUNS_ROOT))
+        scores = evaluate_checkpoint(load_checkpoint(path), corpus, heldout, n, seed)
+    except TextganError as err:
+        raise _fail(str(err)) from None
+    if as_json:
+        sys.stdout.write(json.dumps({"checkpoint": str(path), **scores}) + "\n")
+    else:
+        console.print(scores_table(scores, f"{path}: {n} samples"))
+
+
+@app.command("plot")
+def plot_command(
+    run_dir: RunDirOption = None,
+    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("curves.png"),
+) -> None:
+    """Draw the loss and js1..js4 curves of a run (needs: pip install "textgan[plot]")."""
+    from textgan.plot import plot_run
+
+    try:
+        written = plot_run(run_dir or _newest_run(RUNS_ROOT), out)
+    except TextganError as err:
+        raise _fail(str(err)) from None
+    console.print(f"wrote {written}")
+
+
+@corpus_app.command("billion-words")
+def billion_words_command(
+    source: Annotated[
+        str | None,
+        typer.Option(help="URL or local path of the release tarball [default: statmt.org]."),
+    ] = None,
+    out_dir: Annotated[Path, typer.Option(help="Where the corpus files go.")] = Path("corpora"),
+    max_lines: Annotated[
+        int | None, typer.Option(help="Stream only this many training lines (quick start).")
+    ] = None,
+) -> None:
+    """Write corpora/billion_words.txt and billion_words_heldout.txt from the official release."""
+    from textgan.billion_words import DEFAULT_SOURCE, import_billion_words
+    from textgan.display import ImportDisplay
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with ImportDisplay(console) as display:
+            result = import_billion_words(
+                source or DEFAULT_SOURCE, out_dir, max_lines, display.update
+            )
+    except TextganError as err:
+        raise _fail(str(err)) from None
+    except OSError as err:
+        raise _fail(f"cannot write to {out_dir}: {err.strerror or err}") from None
+    console.print(f"{result.train_path}: {result.train_lines:,} training lines")
+    console.print(f"{result.heldout_path}: {result.heldout_lines:,} held-out lines")
+    if result.heldout_from_stream:
+        console.print("the held-out shards were not reached: the held-out lines were set aside "
+                      "from the stream and are not in the training file")  # fmt: skip
+
+
 def _newest_run(root: Path) -> Path:
     from textgan.checkpoint import list_checkpoints
 
     runs = [d for d in root.iterdir() if list_checkpoints(d)] if root.is_dir() else []
     if not runs:
-        raise TextganError(
-            f"no run found under {root}/: train one first, or pass --run-dir/--checkpoint"
-        )
+        raise TextganError(f"no run found under {root}/: train one, or pass --run-dir/--checkpoint")
     return max(runs, key=lambda d: list_checkpoints(d)[-1].stat().st_mtime)
 
 

@@ -50,6 +50,9 @@ class TrainConfig:
     gp_weight: float = 10.0
     max_vocab: int = 2048
     checkpoint_every: int = 500
+    eval_every: int = 100  # 0 = no evaluation during training
+    eval_samples: int = 640  # the paper's 10 batches of 64
+    holdout: int = 640  # lines set aside when the corpus has no held-out file
     keep: int = 3
     device: str = "auto"
     precision: str = "auto"
@@ -58,8 +61,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("iters", "batch_size", "critic_iters", "dim", "n_blocks", "seq_len"):
             _require_positive(name, getattr(self, name))
-        for name in ("noise_dim", "checkpoint_every", "keep"):
+        for name in ("noise_dim", "checkpoint_every", "keep", "eval_samples", "holdout"):
             _require_positive(name, getattr(self, name))
+        if not isinstance(self.eval_every, int) or self.eval_every < 0:
+            raise TextganError(f"--eval-every must be >= 0, got {self.eval_every}")
         if not self.lr > 0:
             raise TextganError(f"--lr must be positive, got {self.lr}")
         if not self.gp_weight >= 0:

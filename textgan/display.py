@@ -1,0 +1,155 @@
+"""Rich renderings for the command line (used by cli.py only; the library never prints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from textgan import __version__
+from textgan.train import RunInfo, StepStats
+
+EVAL_COLUMNS = {
+    "js1": "js1", "js2": "js2", "js3": "js3", "js4": "js4", "word_validity": "words ok",
+    "in_test4": "in-test-4", "distinct": "distinct", "copied": "copied",
+}  # fmt: skip
+EVAL_ROWS_SHOWN = 6
+
+
+class _Rate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("? it/s" if speed is None else f"{speed:.2f} it/s", style="cyan")
+
+
+class TrainingDisplay:
+    """The run's configuration, then a live bar (it/s, ETA, losses) over the latest evaluations."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), _Rate(),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"), console=console, speed_estimate_period=120,
+        )  # fmt: skip
+        self.task: Any = None
+        self.floor: dict[str, float] = {}
+        self.evals: list[dict[str, Any]] = []
+        self.live = Live(console=console, refresh_per_second=4, transient=False)
+
+    def __enter__(self) -> TrainingDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.task is not None:
+            self.live.stop()
+            if not self.console.is_terminal:
+                self.console.line()
+
+    def start(self, info: RunInfo) -> None:
+        self.console.print(config_table(info))
+        self.floor = info.floor
+        self.task = self.progress.add_task(
+            "train", total=info.config.iters, completed=info.start_iteration, losses=""
+        )
+        self.live.update(self._renderable())
+        self.live.start()
+
+    def step(self, stats: StepStats) -> None:
+        losses = (f"critic {stats.critic_loss:+.3f}  gen {stats.generator_loss:+.3f}  "
+                  f"W {stats.wasserstein:+.3f}  gp {stats.gp:.3f}")  # fmt: skip
+        self.progress.update(self.task, completed=stats.iteration, losses=losses)
+
+    def evaluation(self, record: dict[str, Any]) -> None:
+        self.evals = [*self.evals, record][-EVAL_ROWS_SHOWN:]
+        self.live.update(self._renderable())
+
+    def _renderable(self) -> Group:
+        if not self.floor and not self.evals:
+            return Group(self.progress)
+        return Group(eval_table(self.evals, self.floor), self.progress)
+
+
+def eval_table(records: list[dict[str, Any]], floor: dict[str, float]) -> Table:
+    table = Table(title="evaluation (640 samples)", title_justify="left")
+    table.add_column("iteration", justify="right")
+    for title in EVAL_COLUMNS.values():
+        table.add_column(title, justify="right")
+    if floor:
+        cells = [_fmt(floor.get(f"floor_{k}")) if k.startswith("js") else "" for k in EVAL_COLUMNS]
+        table.add_row("floor", *cells, style="dim")
+    for record in records:
+        table.add_row(str(record["iteration"]), *(_fmt(record.get(k)) for k in EVAL_COLUMNS))
+    return table
+
+
+def scores_table(scores: dict[str, float], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in scores.items():
+        table.add_row(key, _fmt(value))
+    return table
+
+
+def config_table(info: RunInfo) -> Table:
+    kind = "resuming" if info.resumed else "new"
+    table = Table(title=f"textgan {__version__}: {kind} run {info.run_dir}", show_header=False,
+                  title_justify="left")  # fmt: skip
+    rows = {k.replace("_", "-"): str(v) for k, v in info.config.to_dict().items()}
+    rows |= {
+        "device": str(info.device),
+        "precision": info.precision,
+        "training lines": f"{info.num_lines:,}",
+        "held-out text": info.heldout_source,
+        "vocabulary": str(info.vocab_size),
+        "start iteration": str(info.start_iteration),
+    }
+    for key, value in rows.items():
+        table.add_row(key, value)
+    return table
+
+
+def _fmt(value: Any) -> str:
+    return "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+class ImportDisplay:
+    """A bytes-and-lines progress bar for `textgan corpus` (one task per phase)."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+            TransferSpeedColumn(), TextColumn("{task.fields[lines]:,} lines"),
+            TimeRemainingColumn(), console=console,
+        )  # fmt: skip
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> ImportDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, event: Any) -> None:
+        if event.phase not in self.tasks:
+            self.tasks[event.phase] = self.progress.add_task(event.phase, total=event.total_bytes,
+                                                             lines=0)  # fmt: skip
+        self.progress.update(self.tasks[event.phase], completed=event.done_bytes,
+                             total=event.total_bytes, lines=event.lines)  # fmt: skip

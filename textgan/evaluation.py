@@ -1,0 +1,68 @@
+"""Scoring a generator the paper's way (js1..js4) plus word-level measures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textgan.config import TrainConfig
+from textgan.corpus import EncodedCorpus, encode_corpus
+from textgan.errors import TextganError
+from textgan.metrics import EvalReference, eval_reference, evaluate, js_scores
+from textgan.model import Generator
+from textgan.sample import generate_ids, load_generator
+from textgan.vocab import Vocab
+
+FLOOR_LINES = 640  # the paper's 10 batches of 64
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    scores: dict[str, float]  # js1..js4, word_validity, in_test1..4, distinct, copied
+    samples: list[str]
+
+
+class Evaluator:
+    """Reference models of a corpus, built once; scores generated samples against them."""
+
+    def __init__(self, encoded: EncodedCorpus, n_samples: int = 640) -> None:
+        self.vocab: Vocab = encoded.vocab
+        self.n_samples = n_samples
+        self.reference: EvalReference = eval_reference(
+            encoded.ids, encoded.split.train, encoded.split.heldout, len(encoded.vocab)
+        )
+        # validation floor: real held-out text against the model of all training lines
+        floor = js_scores(encoded.heldout_ids[:FLOOR_LINES], self.reference.chars)
+        self.floor = {f"floor_{k}": v for k, v in floor.items()}
+
+    def __call__(self, generator: Generator, seed: int) -> Evaluation:
+        ids = generate_ids(generator, self.n_samples, seed=seed).numpy()  # (n, L)
+        samples = [self.vocab.decode(row) for row in ids.tolist()]
+        return Evaluation(evaluate(ids, samples, self.reference), samples)
+
+
+def evaluate_checkpoint(
+    checkpoint: dict[str, Any],
+    corpus: str | Path | None = None,
+    heldout: str | Path | None = None,
+    n: int = 640,
+    seed: int = 0,
+) -> dict[str, float]:
+    """All measures and the validation floor for a loaded checkpoint.
+
+    The corpus and held-out text default to the ones the run was trained with (the same
+    split: same file, seed and --holdout), encoded with the checkpoint's own vocabulary.
+    """
+    if n <= 0:
+        raise TextganError(f"-n must be a positive number of samples, got {n}")
+    config = TrainConfig.from_dict(checkpoint["config"])
+    corpus = corpus if corpus is not None else checkpoint.get("corpus")
+    heldout = heldout if heldout is not None else checkpoint.get("heldout")
+    if corpus is None:
+        raise TextganError("the checkpoint does not name its corpus: pass --corpus")
+    generator, vocab = load_generator(checkpoint)
+    encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
+                            holdout=config.holdout, seed=config.seed, vocab=vocab)  # fmt: skip
+    evaluator = Evaluator(encoded, n)
+    return {**evaluator(generator, seed).scores, **evaluator.floor}

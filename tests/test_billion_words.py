@@ -302,3 +302,25 @@ def test_progress_bytes_increase(server: TarballServer, tmp_path: Path, monkeypa
         assert len(done) >= 3 and done == sorted(done) and done[-1] > done[0]
         assert all(p.total_bytes == len(server.payload) for p in seen if p.phase == phase)
     assert seen[-1].lines == 18
+
+
+def test_cli_imports_then_trains_on_the_result(tarball: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from textgan.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "corpora"
+    result = runner.invoke(
+        app, ["corpus", "billion-words", "--source", str(tarball), "--out-dir", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert read(out / bw.TRAIN_NAME) == expected_train()
+    assert "training lines" in result.stdout
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(tarball.read_bytes()[: tarball.stat().st_size // 2])
+    bad = runner.invoke(
+        app, ["corpus", "billion-words", "--source", str(cut), "--out-dir", str(out)]
+    )
+    assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert read(out / bw.TRAIN_NAME) == expected_train()  # the good import is untouched

@@ -26,6 +26,7 @@ from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
+from textgan.download import CHUNK, download, is_url, open_url
 from textgan.errors import TextganError
 
 DEFAULT_SOURCE = (
@@ -42,8 +43,6 @@ _TRAIN = re.compile(
 _HELDOUT = re.compile(
     rf"{_TOP}/heldout-monolingual\.tokenized\.shuffled/news\.en\.heldout-(\d{{5}})-of-00050"
 )
-_CHUNK = 1 << 20
-_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -246,7 +245,7 @@ def import_billion_words(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         downloaded = False
-        if _is_url(source) and max_lines is None:
+        if is_url(source) and max_lines is None:
             source, downloaded = _fetch(source, out_dir, on_progress)
         with _open_source(source) as (raw, total):
             meter = _Meter(on_progress, "extract", total)
@@ -307,7 +306,7 @@ def _read_archive(reader: _SourceReader, train: _OrderedShards, heldout: _Ordere
                     shards.add(shard[1], member.name, tar.extractfile(member))
                 if train.sink.full:
                     return
-            while gz.read(_CHUNK):  # read to the gzip trailer so its CRC and length are checked
+            while gz.read(CHUNK):  # read to the gzip trailer so its CRC and length are checked
                 pass
     except gzip.BadGzipFile as e:
         raise TextganError(
@@ -342,8 +341,8 @@ def _member_lines(f: IO[bytes], name: str, limit: int | None) -> Iterator[bytes]
 
 @contextmanager
 def _open_source(source: str) -> Iterator[tuple[BinaryIO, int | None]]:
-    if _is_url(source):
-        with _open_url(source) as response:
+    if is_url(source):
+        with open_url(source) as response:
             length = response.headers.get("Content-Length")
             yield response, int(length) if length else None
         return
@@ -365,81 +364,16 @@ def _fetch(url: str, out_dir: Path, on_progress: _OnProgress) -> tuple[str, bool
     dest = out_dir / (PurePosixPath(urllib.parse.urlparse(url).path).name or "billion_words.tar.gz")
     if dest.is_file():
         return str(dest), False
-    part = dest.with_name(dest.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    response = _open_url(url, have)
-    if response is None:  # the server cannot resume from the .part: start over
-        have = 0
-        response = _open_url(url, 0)
-    with response:
-        start, total = _resume_point(response, have, url)
-        meter = _Meter(on_progress, "download", total, start)
-        with part.open("r+b" if start else "wb") as f:
-            f.truncate(start)
-            f.seek(start)
-            _copy_response(response, f, meter, url)
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(part, dest)
+    meters: list[_Meter] = []
+
+    def on_bytes(done: int, total: int | None) -> None:
+        if not meters:
+            meters.append(_Meter(on_progress, "download", total, done))
+        meters[0].advance(done - meters[0].done)
+
+    download(url, dest, on_bytes)
+    meters[0].report()
     return str(dest), True
-
-
-def _resume_point(
-    response: http.client.HTTPResponse, have: int, url: str
-) -> tuple[int, int | None]:
-    """(offset the body starts at, full size) — 0 when the server ignored the Range header."""
-    if response.status != 206:
-        length = response.headers.get("Content-Length")
-        return 0, int(length) if length else None
-    match = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
-    if match is None or int(match.group(1)) != have:
-        raise TextganError(
-            f"{url} resumed at the wrong offset; delete the .part file and run again"
-        )
-    return have, None if match.group(2) == "*" else int(match.group(2))
-
-
-def _copy_response(
-    response: http.client.HTTPResponse, f: IO[bytes], meter: _Meter, url: str
-) -> None:
-    while True:
-        try:
-            chunk = response.read(_CHUNK)
-        except (OSError, http.client.HTTPException) as e:
-            raise _interrupted(url, meter, str(e)) from e
-        if not chunk:
-            break
-        f.write(chunk)
-        meter.advance(len(chunk))
-    if meter.total is not None and meter.done < meter.total:
-        raise _interrupted(url, meter, "connection closed")
-    meter.report()
-
-
-def _interrupted(url: str, meter: _Meter, why: str) -> TextganError:
-    return TextganError(
-        f"download of {url} stopped at {meter.done} of {meter.total} bytes ({why});"
-        " run again to resume"
-    )
-
-
-def _open_url(url: str, start: int = 0) -> http.client.HTTPResponse | None:
-    """Open `url` from byte `start`; None when the server refuses that range (HTTP 416)."""
-    headers = {"User-Agent": "textgan"} | ({"Range": f"bytes={start}-"} if start else {})
-    try:
-        return urllib.request.urlopen(
-            urllib.request.Request(url, headers=headers), timeout=_TIMEOUT_S
-        )
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and start:
-            return None
-        raise TextganError(f"cannot download {url}: HTTP {e.code} {e.reason}") from e
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-        raise TextganError(f"cannot reach {url}: {getattr(e, 'reason', e)}") from e
-
-
-def _is_url(source: str) -> bool:
-    return urllib.parse.urlparse(source).scheme in ("http", "https")
 
 
 def _write_error(e: OSError, out_dir: Path) -> TextganError:

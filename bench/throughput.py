@@ -1,0 +1,127 @@
+"""Training throughput of textgan, optionally against a plain PyTorch port in the same run.
+
+Times full iterations (1 generator step + critic-iters critic steps with the gradient penalty)
+through the same functions `textgan train` uses, on real encoded text. With --compare, the plain
+port is run with the same settings between textgan's timings (alternating, --rounds times), and
+the ratio of the medians is printed last.
+
+    python bench/throughput.py --dim 128 --critic-iters 10 \
+        --compare ../shared/bench/plain_port.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from textgan.config import TrainConfig
+from textgan.train import TrainState, build_state, train_iteration
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dim", type=int, default=512)
+    p.add_argument("--critic-iters", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seq-len", type=int, default=32)
+    p.add_argument("--iters", type=int, default=3, help="timed iterations per round")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument(
+        "--corpus", type=Path, default=None, help="[default: $TEXTGAN_CORPORA train file]"
+    )
+    p.add_argument("--compare", type=Path, default=None, help="path to plain_port.py")
+    return p.parse_args()
+
+
+def default_corpus() -> Path:
+    root = Path(os.environ.get("TEXTGAN_CORPORA", "../shared/corpora"))
+    return root / "billion_words_train.txt"
+
+
+def make_state(args: argparse.Namespace, precision: str) -> TrainState:
+    config = TrainConfig(dim=args.dim, critic_iters=args.critic_iters, batch_size=args.batch_size,
+                         seq_len=args.seq_len, device=args.device, precision=precision,
+                         iters=10**9)  # fmt: skip
+    state, _ = build_state(config, args.corpus or default_corpus())
+    for _ in range(args.warmup):
+        train_iteration(state)
+    return state
+
+
+def time_textgan(state: TrainState, iters: int) -> float:
+    """Iterations per second over `iters` iterations (one host sync per iteration, as in train)."""
+    sync(state.device)
+    start = time.perf_counter()
+    for _ in range(iters):
+        parts, _ = train_iteration(state)
+        parts.loss.item()
+    sync(state.device)
+    return iters / (time.perf_counter() - start)
+
+
+def time_plain_port(args: argparse.Namespace, vocab_size: int) -> float:
+    cmd = [sys.executable, str(args.compare), "--dim", str(args.dim), "--critic-iters",
+           str(args.critic_iters), "--batch", str(args.batch_size), "--seq-len", str(args.seq_len),
+           "--vocab", str(vocab_size), "--iters", str(args.iters), "--warmup", str(args.warmup),
+           "--device", args.device]  # fmt: skip
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    match = re.search(r"ref_gen_iters_per_s=([0-9.]+)", out)
+    if match is None:
+        raise SystemExit(f"the plain port printed no ref_gen_iters_per_s: {out!r}")
+    return float(match.group(1))
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
+    import resource
+
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (process RSS)"
+
+
+def main() -> None:
+    args = parse_args()
+    state = make_state(args, args.precision)
+    precision = "bf16" if state.amp_dtype == torch.bfloat16 else "fp32"
+    fp32_state = make_state(args, "fp32") if precision != "fp32" and args.compare else None
+    print(f"device={state.device} precision={precision} dim={args.dim} "
+          f"critic_iters={args.critic_iters} batch={args.batch_size} vocab={len(state.vocab)} "
+          f"threads={torch.get_num_threads()}")  # fmt: skip
+    ours, fp32, ref = [], [], []
+    for round_no in range(args.rounds):
+        ours.append(time_textgan(state, args.iters))
+        line = f"round {round_no + 1}: textgan={ours[-1]:.4f} it/s"
+        if fp32_state is not None:
+            fp32.append(time_textgan(fp32_state, args.iters))
+            line += f" textgan_fp32={fp32[-1]:.4f}"
+        if args.compare:
+            ref.append(time_plain_port(args, len(state.vocab)))
+            line += f" plain_port={ref[-1]:.4f}"
+        print(line, flush=True)
+    print(f"peak_memory={peak_memory(state.device)}")
+    print(f"textgan_gen_iters_per_s={statistics.median(ours):.4f}")
+    if args.compare:
+        print(f"ref_gen_iters_per_s={statistics.median(ref):.4f}")
+        base = statistics.median(fp32) if fp32 else statistics.median(ours)
+        print(f"speedup_fp32={base / statistics.median(ref):.3f}")
+        print(f"speedup={statistics.median(ours) / statistics.median(ref):.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -54,8 +54,10 @@ def main(
 
 
 def _opt(name: str, help: str) -> Any:
-    """An option whose default (None) means: the TrainConfig default, shown in --help."""
-    return typer.Option(help=help, show_default=str(getattr(DEFAULTS, name)))
+    """An option whose default (None) means: the TrainConfig default, shown in --help (a
+    TrainConfig default of None, no limit, is shown as "all")."""
+    default = getattr(DEFAULTS, name)
+    return typer.Option(help=help, show_default="all" if default is None else str(default))
 
 
 @app.command("train")
@@ -94,6 +96,9 @@ def train_command(
     holdout: Annotated[
         int | None, _opt("holdout", "Lines set aside without held-out text.")
     ] = None,
+    max_lines: Annotated[
+        int | None, _opt("max_lines", "Use only the first N lines of CORPUS.")
+    ] = None,
     device: Annotated[str | None, _opt("device", "auto, cpu or cuda.")] = None,
     precision: Annotated[
         str | None, _opt("precision", "auto (bf16 where fast), fp32 or bf16.")
@@ -109,7 +114,8 @@ def train_command(
                    n_blocks=n_blocks, seq_len=seq_len, lr=lr, gp_weight=gp_weight,
                    max_vocab=max_vocab, checkpoint_every=checkpoint_every, keep=keep,
                    eval_every=eval_every, eval_samples=eval_samples, holdout=holdout,
-                   device=device, precision=precision, seed=seed)  # fmt: skip
+                   max_lines=max_lines, device=device, precision=precision,
+                   seed=seed)  # fmt: skip
     try:
         config = _train_config(preset, options, run_dir, resume)
         with TrainingDisplay(console) as display:

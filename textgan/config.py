@@ -53,6 +53,7 @@ class TrainConfig:
     eval_every: int = 100  # 0 = no evaluation during training
     eval_samples: int = 640  # the paper's 10 batches of 64
     holdout: int = 640  # lines set aside when the corpus has no held-out file
+    max_lines: int | None = None  # use only the first N lines of the corpus; None = all
     keep: int = 3
     device: str = "auto"
     precision: str = "auto"
@@ -63,6 +64,8 @@ class TrainConfig:
             _require_positive(name, getattr(self, name))
         for name in ("noise_dim", "checkpoint_every", "keep", "eval_samples", "holdout"):
             _require_positive(name, getattr(self, name))
+        if self.max_lines is not None:  # None: every line of the corpus
+            _require_positive("max_lines", self.max_lines)
         if not isinstance(self.eval_every, int) or self.eval_every < 0:
             raise TextganError(f"--eval-every must be >= 0, got {self.eval_every}")
         if not self.lr > 0:

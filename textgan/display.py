@@ -111,18 +111,30 @@ def config_table(info: RunInfo) -> Table:
     kind = "resuming" if info.resumed else "new"
     table = Table(title=f"textgan {__version__}: {kind} run {info.run_dir}", show_header=False,
                   title_justify="left")  # fmt: skip
-    rows = {k.replace("_", "-"): str(v) for k, v in info.config.to_dict().items()}
+    rows = {
+        k.replace("_", "-"): "all" if v is None else str(v)
+        for k, v in info.config.to_dict().items()
+    }
     rows |= {
         "device": str(info.device),
         "precision": info.precision,
         "training lines": f"{info.num_lines:,}",
         "held-out text": info.heldout_source,
+        "corpus encoding": _corpus_encoding(info),
         "vocabulary": str(info.vocab_size),
         "start iteration": str(info.start_iteration),
     }
     for key, value in rows.items():
         table.add_row(key, value)
     return table
+
+
+def _corpus_encoding(info: RunInfo) -> str:
+    if info.corpus_cache_dir is None:
+        return "built (not cached)"
+    if info.corpus_cached:
+        return f"from cache {info.corpus_cache_dir}"
+    return f"built and cached in {info.corpus_cache_dir}"
 
 
 def _fmt(value: Any) -> str:

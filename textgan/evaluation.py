@@ -63,6 +63,7 @@ def evaluate_checkpoint(
         raise TextganError("the checkpoint does not name its corpus: pass --corpus")
     generator, vocab = load_generator(checkpoint)
     encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
-                            holdout=config.holdout, seed=config.seed, vocab=vocab)  # fmt: skip
+                            holdout=config.holdout, seed=config.seed, vocab=vocab,
+                            max_lines=config.max_lines)  # fmt: skip
     evaluator = Evaluator(encoded, n)
     return {**evaluator(generator, seed).scores, **evaluator.floor}

@@ -64,6 +64,8 @@ class RunInfo:
     resumed: bool
     heldout_source: str
     floor: dict[str, float]  # floor_js1..floor_js4; empty when evaluation is off
+    corpus_cached: bool  # the encoded corpus was loaded from its cache
+    corpus_cache_dir: Path | None  # where the encoding is cached; None: it could not be
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,8 @@ def train(
     if on_start is not None:
         info = RunInfo(run_dir, config, state.device, _precision_name(state), len(state.vocab),
                        len(encoded.ids), state.iteration, saved is not None,
-                       encoded.split.heldout_source, floor)  # fmt: skip
+                       encoded.split.heldout_source, floor, encoded.cached,
+                       encoded.cache_dir)  # fmt: skip
         on_start(info)
     run = _Run(state, run_dir, corpus, encoded.split.heldout_source if heldout else None)
     last = None
@@ -240,7 +243,8 @@ def build_state(
     device = resolve_device(config.device)
     vocab = Vocab(saved["vocab"]) if saved is not None else None
     encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
-                            holdout=config.holdout, seed=config.seed, vocab=vocab)  # fmt: skip
+                            holdout=config.holdout, seed=config.seed, vocab=vocab,
+                            max_lines=config.max_lines)  # fmt: skip
     model_config = config.model_config(len(encoded.vocab))
     generator, critic = build_models(model_config, config.seed)
     generator, critic = generator.to(device), critic.to(device)

@@ -1,0 +1,253 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_lines
+from typer.testing import CliRunner
+
+from textgan import cache, corpus
+from textgan.cli import app
+from textgan.config import TrainConfig
+from textgan.corpus import EncodedCorpus, encode_corpus, read_lines
+from textgan.errors import TextganError
+from textgan.vocab import train_vocab
+
+SETTINGS = {"seq_len": 16, "max_vocab": 2048, "holdout": 20, "seed": 0}
+TINY = ["--dim", "8", "--n-blocks", "1", "--seq-len", "16", "--batch-size", "16",
+        "--critic-iters", "2", "--device", "cpu", "--eval-every", "0"]  # fmt: skip
+
+
+def encode(path: Path, **changes) -> EncodedCorpus:
+    settings = SETTINGS | changes
+    return encode_corpus(path, settings.pop("seq_len"), settings.pop("max_vocab"), **settings)
+
+
+def assert_same(a: EncodedCorpus, b: EncodedCorpus) -> None:
+    assert a.vocab.model_proto == b.vocab.model_proto
+    assert np.array_equal(a.ids, b.ids) and a.ids.dtype == b.ids.dtype
+    assert np.array_equal(a.heldout_ids, b.heldout_ids)
+    assert a.split.train == b.split.train and a.split.heldout == b.split.heldout
+    assert a.split.heldout_source == b.split.heldout_source
+
+
+def test_the_first_load_builds_the_cache_and_the_second_uses_it(tiny_corpus: Path) -> None:
+    first = encode(tiny_corpus)
+    assert not first.cached and first.cache_dir is not None
+    assert first.cache_dir.parent == tiny_corpus.with_name("tiny.txt.textgan")
+    second = encode(tiny_corpus)
+    assert second.cached and second.cache_dir == first.cache_dir
+    assert isinstance(second.ids, np.memmap) and not second.ids.flags.writeable
+    assert_same(first, second)
+    assert_same(second, encode(tiny_corpus, use_cache=False))
+
+
+def test_a_heldout_file_is_part_of_the_key(tiny_corpus: Path, tmp_path: Path) -> None:
+    heldout = tmp_path / "other.txt"
+    heldout.write_text("\n".join(make_lines(30, seed=5)) + "\n")
+    first = encode(tiny_corpus, heldout=heldout)
+    assert (
+        first.split.heldout == read_lines(heldout) and encode(tiny_corpus, heldout=heldout).cached
+    )
+    heldout.write_text("\n".join(make_lines(31, seed=6)) + "\n")
+    again = encode(tiny_corpus, heldout=heldout)
+    assert not again.cached and again.split.heldout == read_lines(heldout)
+
+
+@pytest.mark.parametrize("change", ["content", "size", "mtime"])
+def test_a_changed_corpus_is_rebuilt(tiny_corpus: Path, change: str) -> None:
+    first = encode(tiny_corpus)
+    stat = tiny_corpus.stat()
+    if change == "mtime":
+        os.utime(tiny_corpus, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    else:
+        text = tiny_corpus.read_text()
+        new = text.replace("the", "teh", 1) if change == "content" else text + "one more line\n"
+        tiny_corpus.write_text(new)
+        if change == "content":  # same size, same mtime: only the content hash differs
+            os.utime(tiny_corpus, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    rebuilt = encode(tiny_corpus)
+    assert not rebuilt.cached and rebuilt.cache_dir != first.cache_dir
+    assert_same(rebuilt, encode(tiny_corpus, use_cache=False))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"seq_len": 12}, {"max_vocab": 10}, {"holdout": 25}, {"seed": 1}, {"max_lines": 200}],
+)
+def test_changed_settings_are_rebuilt(tiny_corpus: Path, change: dict) -> None:
+    first = encode(tiny_corpus)
+    changed = encode(tiny_corpus, **change)
+    assert not changed.cached and changed.cache_dir != first.cache_dir
+    assert encode(tiny_corpus, **change).cached
+    assert encode(tiny_corpus).cached
+
+
+def truncate_ids(directory: Path) -> None:
+    path = directory / "ids.npy"
+    path.write_bytes(path.read_bytes()[:-7])
+
+
+def flip_a_byte(directory: Path) -> None:
+    path = directory / "ids.npy"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def corrupt_checksum(directory: Path) -> None:
+    path = directory / cache.MANIFEST
+    text = path.read_text()
+    digest = text.split('"blake2b": "')[1][:8]
+    path.write_text(text.replace(digest, "00000000", 1))
+
+
+def wrong_shape(directory: Path) -> None:
+    path = directory / "heldout_ids.npy"
+    with path.open("r+b") as f:  # the header's shape, same file size: caught by the hash
+        header = f.read(128)
+        assert b"(20, 16)" in header
+        header = header.replace(b"(20, 16)", b"(16, 20)")
+        f.seek(0)
+        f.write(header)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        truncate_ids,
+        flip_a_byte,
+        corrupt_checksum,
+        wrong_shape,
+        lambda d: (d / cache.MANIFEST).unlink(),
+        lambda d: (d / "aside.npy").unlink(),
+        lambda d: (d / cache.MANIFEST).write_text("{not json"),
+    ],
+)
+def test_a_damaged_cache_is_rebuilt_not_trusted(tiny_corpus: Path, damage) -> None:
+    fresh = encode(tiny_corpus, use_cache=False)
+    damage(encode(tiny_corpus).cache_dir)
+    rebuilt = encode(tiny_corpus)
+    assert not rebuilt.cached
+    assert_same(rebuilt, fresh)
+    assert encode(tiny_corpus).cached
+
+
+def test_an_unwritable_cache_location_means_no_cache(tiny_corpus: Path) -> None:
+    tiny_corpus.with_name("tiny.txt.textgan").write_text("in the way")
+    for _ in range(2):
+        encoded = encode(tiny_corpus)
+        assert not encoded.cached and encoded.cache_dir is None
+    assert_same(encoded, encode(tiny_corpus, use_cache=False))
+
+
+def test_a_read_only_directory_means_no_cache(tiny_corpus: Path) -> None:
+    tiny_corpus.parent.chmod(0o555)  # no write bit: read-only even to root
+    try:
+        encoded = encode(tiny_corpus)
+    finally:
+        tiny_corpus.parent.chmod(0o755)
+    assert not encoded.cached and encoded.cache_dir is None
+    assert not tiny_corpus.with_name("tiny.txt.textgan").exists()
+
+
+def test_a_failed_write_leaves_no_trusted_cache(tiny_corpus: Path, monkeypatch) -> None:
+    def disk_full(*args, **kwargs) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(np, "save", disk_full)
+        encoded = encode(tiny_corpus)
+    assert encoded.cache_dir is None
+    assert not encode(tiny_corpus).cached and encode(tiny_corpus).cached
+
+
+def test_a_given_vocabulary_is_the_one_used(tiny_corpus: Path) -> None:
+    own = encode(tiny_corpus)
+    assert encode(tiny_corpus, vocab=own.vocab).cached  # the corpus's own cache: same vocabulary
+    other = train_vocab(["the cat sat on a mat"], 2048)
+    given = encode(tiny_corpus, vocab=other)
+    assert not given.cached and given.vocab is other
+    assert np.array_equal(given.ids, other.encode_lines(own.split.train, 16))
+    again = encode(tiny_corpus, vocab=other)
+    assert again.cached and again.cache_dir == given.cache_dir != own.cache_dir
+    assert np.array_equal(again.ids, given.ids) and again.vocab is other
+
+
+def test_cached_lines_are_read_when_asked_for(tiny_corpus: Path) -> None:
+    encode(tiny_corpus)
+    cached = encode(tiny_corpus)
+    assert not cached.split._text  # nothing read yet
+    assert len(cached.split.train) == len(cached.ids)
+    changed = encode(tiny_corpus)
+    tiny_corpus.write_text("only\none line left\n" * 3)
+    with pytest.raises(TextganError, match="changed while in use"):
+        changed.split.train  # noqa: B018
+
+
+def test_max_lines_takes_exactly_the_first_non_blank_lines(tmp_path: Path) -> None:
+    lines = make_lines(400)
+    path = tmp_path / "blanks.txt"
+    path.write_text(
+        "".join(f"{line}\n\n \n" if i % 3 == 0 else f"{line}\n" for i, line in enumerate(lines))
+    )
+    assert read_lines(path, 250) == lines[:250]
+    assert read_lines(path, 10_000) == lines
+    heldout = tmp_path / "held.txt"
+    heldout.write_text("the cat\n")
+    encoded = encode(path, max_lines=250, heldout=heldout)
+    assert encoded.split.train == lines[:250] and len(encoded.ids) == 250
+    set_aside = encode(path, max_lines=250)
+    assert len(set_aside.ids) + len(set_aside.heldout_ids) == 250
+    assert set(set_aside.split.train + set_aside.split.heldout) <= set(lines[:250])
+
+
+def test_max_lines_reads_only_as_far_as_it_must(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(corpus, "READ_BLOCK", 64)
+    path = tmp_path / "bad_later.txt"
+    path.write_bytes(("".join(f"line {i}\n" for i in range(100)) + "bad \xff\n").encode("latin-1"))
+    assert read_lines(path, 5) == [f"line {i}" for i in range(5)]
+    with pytest.raises(TextganError, match="line 101"):
+        read_lines(path)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64, 1 << 20])
+def test_reading_in_blocks_gives_the_lines_of_the_whole_text(
+    tmp_path: Path, monkeypatch, block: int
+) -> None:
+    monkeypatch.setattr(corpus, "READ_BLOCK", block)
+    text = "café naïve\r\n\r\n  \nx\n€5 \u3000 \n\t\n\nlast line, no newline"
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(text.encode("utf-8"))
+    expected = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+    assert read_lines(path) == expected
+    assert read_lines(path, 2) == expected[:2]
+
+
+def test_packing_lines_builds_the_same_vocabulary() -> None:
+    lines = [*make_lines(300), "   ", "\u3000 x", "a\u00a0b", "€€€ 😀", "   x"] * 3
+    for seq_len, max_vocab in [(16, 2048), (3, 2048), (16, 12)]:
+        cut = [line[:seq_len] for line in lines]
+        packed = list(corpus._packed(lines, seq_len))
+        assert len(packed) < len(cut)
+        assert train_vocab(packed, max_vocab).model_proto == train_vocab(cut, max_vocab).model_proto
+
+
+def test_max_lines_must_be_positive() -> None:
+    with pytest.raises(TextganError, match="--max-lines"):
+        TrainConfig(max_lines=0)
+    assert TrainConfig(max_lines=5).max_lines == 5 and TrainConfig().max_lines is None
+
+
+def test_the_cli_says_where_the_encoding_came_from(tiny_corpus: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    outputs = []
+    for name in ("a", "b"):
+        args = ["train", str(tiny_corpus), *TINY, "--iters", "1", "--run-dir", str(tmp_path / name)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        outputs.append(" ".join(result.output.split()))
+    assert "built and cached in" in outputs[0] and "from cache" not in outputs[0]
+    assert "from cache" in outputs[1]
+    bad = runner.invoke(app, ["train", str(tiny_corpus), "--max-lines", "0"])
+    assert bad.exit_code == 2 and "--max-lines" in bad.stderr and "Traceback" not in bad.output

@@ -1,0 +1,140 @@
+"""On-disk cache of an encoded corpus in `<corpus>.textgan/<key>/`, trusted only when whole.
+
+The key covers the files' identity (size, mtime, a hash of the first MiB) and the encoding
+settings, so a changed corpus or setting gets a new key. The manifest is written last and
+holds every file's size and hash: a half-written or damaged cache is never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from textgan.fileio import atomic_open, atomic_write_text
+
+FORMAT_VERSION = 1
+HEAD_BYTES = 1 << 20  # the part of a file whose hash goes into the key
+HASH_BLOCK = 1 << 22
+MANIFEST = "manifest.json"
+VOCAB_FILE = "vocab.model"
+ARRAYS = ("ids", "heldout_ids", "aside")
+
+
+@dataclass(frozen=True)
+class CachedEncoding:
+    """What the cache holds: enough to rebuild an encoded corpus without reading its text."""
+
+    vocab_proto: bytes
+    ids: np.ndarray  # (N, seq_len) uint8/uint16: the training lines
+    heldout_ids: np.ndarray  # (M, seq_len)
+    aside: np.ndarray  # (K,) int64: corpus line numbers held out (K = 0 with a held-out file)
+    num_lines: int  # corpus lines read (after --max-lines), the held-out ones included
+
+
+def cache_dir(corpus: Path, heldout: Path | None, settings: dict[str, Any]) -> Path | None:
+    """`<corpus>.textgan/<key>`, or None when a file cannot be read (its reader says why)."""
+    try:
+        files = {"corpus": _identity(corpus), "heldout": _identity(heldout, named=True)}
+    except OSError:
+        return None
+    blob = json.dumps({"format": FORMAT_VERSION, **files, **settings}, sort_keys=True)
+    key = hashlib.blake2b(blob.encode(), digest_size=10).hexdigest()
+    return corpus.with_name(corpus.name + ".textgan") / key
+
+
+def hash_bytes(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _identity(path: Path | None, named: bool = False) -> dict[str, Any] | None:
+    """Size, mtime and a hash of the head; the corpus is not named (its cache is beside it)."""
+    if path is None:
+        return None
+    stat = path.stat()
+    with path.open("rb") as f:
+        head = hashlib.blake2b(f.read(HEAD_BYTES)).hexdigest()
+    identity = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "head": head}
+    return identity | {"path": str(path.resolve())} if named else identity
+
+
+def save_encoding(directory: Path, encoding: CachedEncoding) -> bool:
+    """Write the encoding, its manifest last; False when the location cannot be written."""
+    try:
+        if not directory.parent.exists() and not _writable(directory.parent.parent):
+            return False
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / MANIFEST).unlink(missing_ok=True)  # untrusted until rewritten
+        with atomic_open(directory / VOCAB_FILE) as f:
+            f.write(encoding.vocab_proto)
+        files = {VOCAB_FILE: _describe(directory / VOCAB_FILE)}
+        for name in ARRAYS:
+            array = getattr(encoding, name)
+            with atomic_open(directory / f"{name}.npy") as f:
+                np.save(f, array, allow_pickle=False)
+            files[f"{name}.npy"] = _describe(directory / f"{name}.npy", array)
+        manifest = {"format": FORMAT_VERSION, "num_lines": encoding.num_lines, "files": files}
+        atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    except OSError:
+        return False
+    return True
+
+
+def _writable(directory: Path) -> bool:
+    """A directory without any write bit is read-only on purpose, even to root."""
+    return os.access(directory, os.W_OK) and bool(directory.stat().st_mode & 0o222)
+
+
+def _describe(path: Path, array: np.ndarray | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"bytes": path.stat().st_size, "blake2b": _file_hash(path)}
+    if array is not None:
+        entry |= {"shape": list(array.shape), "dtype": array.dtype.str}
+    return entry
+
+
+def load_encoding(directory: Path) -> CachedEncoding | None:
+    """The encoding in directory; None when it is missing, incomplete or unlike its manifest."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+        expected = {VOCAB_FILE, *(f"{name}.npy" for name in ARRAYS)}
+        if manifest["format"] != FORMAT_VERSION or set(files) != expected:
+            return None
+        if not all(_intact(directory / name, entry) for name, entry in files.items()):
+            return None
+        arrays = {name: _open_array(directory / f"{name}.npy", files[f"{name}.npy"])
+                  for name in ARRAYS}  # fmt: skip
+        proto = (directory / VOCAB_FILE).read_bytes()
+        return CachedEncoding(proto, num_lines=int(manifest["num_lines"]), **arrays)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _intact(path: Path, entry: dict[str, Any]) -> bool:
+    return path.stat().st_size == entry["bytes"] and _file_hash(path) == entry["blake2b"]
+
+
+def _open_array(path: Path, entry: dict[str, Any]) -> np.ndarray:
+    """The array memory-mapped read-only (an empty one cannot be mapped: read instead)."""
+    shape = tuple(entry["shape"])
+    mode = "r" if math.prod(shape) else None
+    array = np.load(path, mmap_mode=mode, allow_pickle=False)
+    if array.shape != shape or array.dtype.str != entry["dtype"]:
+        raise ValueError(f"{path} is not the {entry['dtype']} {shape} array of its manifest")
+    return array
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    buffer = bytearray(HASH_BLOCK)
+    view = memoryview(buffer)
+    with path.open("rb") as f:
+        while size := f.readinto(buffer):
+            digest.update(view[:size])
+    return digest.hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from textgan.fileio import atomic_open
 FORMAT = "textgan-checkpoint"
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d{7,})\.pt$")
+SAVE_DELAY_ENV = "TEXTGAN_TEST_SAVE_DELAY"  # seconds; lets tests kill a run mid-write
 REQUIRED_KEYS = ("iteration", "config", "model", "vocab", "generator", "critic")
 
 
@@ -43,6 +45,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
     with atomic_open(path) as f:
         torch.save(payload, f)
+        if delay := float(os.environ.get(SAVE_DELAY_ENV, "0") or 0):
+            time.sleep(delay)  # test hook: widen the moment a checkpoint is being written
     _fsync_dir(path.parent)
 
 

@@ -123,7 +123,7 @@ def train_command(
                            on_start=display.start, on_step=display.step,
                            on_eval=display.evaluation)  # fmt: skip
     except TextganError as err:
-        raise _fail(str(err)) from None
+        raise _fail(str(err), getattr(err, "exit_code", 2)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; the newest checkpoint is kept", 130) from None
     console.print(f"done: {result.iteration} iterations, checkpoint {result.checkpoint}")

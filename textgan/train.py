@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from textgan.config import ModelConfig, TrainConfig
 from textgan.corpus import EncodedCorpus, encode_corpus
 from textgan.data import BatchSampler, one_hot
 from textgan.device import autocast_dtype, resolve_device
-from textgan.errors import TextganError
+from textgan.errors import TextganError, TrainingInterrupted
 from textgan.evaluation import Evaluator
 from textgan.losses import CriticLoss, critic_loss, generator_loss
 from textgan.model import Critic, Generator, build_models
@@ -174,16 +176,45 @@ def train(
         on_start(info)
     run = _Run(state, run_dir, corpus, encoded.split.heldout_source if heldout else None)
     last = None
-    for last in _iterations(state):
-        if on_step is not None:
-            on_step(last)
-        if evaluator is not None and _due(state.iteration, config.eval_every, config.iters):
-            record = run.evaluate(evaluator, last)
-            if on_eval is not None:
-                on_eval(record)
-        if _due(state.iteration, config.checkpoint_every, config.iters):
-            run.checkpoint(last)
+    with stop_signals() as received:
+        for last in _iterations(state):
+            if on_step is not None:
+                on_step(last)
+            if evaluator is not None and _due(state.iteration, config.eval_every, config.iters):
+                record = run.evaluate(evaluator, last)
+                if on_eval is not None:
+                    on_eval(record)
+            if _due(state.iteration, config.checkpoint_every, config.iters) or received:
+                path = run.checkpoint(last)
+            if received:
+                raise TrainingInterrupted(
+                    f"stopped by {signal.Signals(received[0]).name} at iteration "
+                    f"{state.iteration}; checkpoint {path} written (continue with --resume)",
+                    received[0],
+                )
     return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last)
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """While training: the first SIGINT/SIGTERM asks to stop after the current iteration (and its
+    checkpoint); a second one interrupts at once. Only the main thread can install handlers."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _iterations(state: TrainState) -> Iterator[StepStats]:

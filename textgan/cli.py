@@ -70,7 +70,9 @@ def train_command(
         str, typer.Option(help="auto (paper on CUDA, else cpu), paper or cpu.")
     ] = "auto",
     iters: Annotated[int | None, typer.Option(help=f"Total iterations. {FROM_PRESET}")] = None,
-    batch_size: Annotated[int | None, _opt("batch_size", "Batch size.")] = None,
+    batch_size: Annotated[
+        int | None, _opt("batch_size", "Batch size per process (torchrun: × processes).")
+    ] = None,
     critic_iters: Annotated[
         int | None, typer.Option(help=f"Critic steps per generator step. {FROM_PRESET}")
     ] = None,

@@ -117,6 +117,7 @@ def config_table(info: RunInfo) -> Table:
     }
     rows |= {
         "device": str(info.device),
+        "processes": f"{info.world_size} (batch {info.world_size * info.config.batch_size} in all)",
         "precision": info.precision,
         "training lines": f"{info.num_lines:,}",
         "held-out text": info.heldout_source,

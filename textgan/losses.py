@@ -35,9 +35,14 @@ def gradient_penalty(
     real: torch.Tensor,
     fake: torch.Tensor,
     rng: torch.Generator | None = None,
+    alpha: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The UNWEIGHTED penalty E[(‖∇x̂ D(x̂)‖₂ − 1)²], differentiable w.r.t. the critic."""
-    alpha = sample_alpha(real.shape[0], real, rng)
+    """The UNWEIGHTED penalty E[(‖∇x̂ D(x̂)‖₂ − 1)²], differentiable w.r.t. the critic.
+
+    α is drawn from rng, one per sample, unless given (B,).
+    """
+    if alpha is None:
+        alpha = sample_alpha(real.shape[0], real, rng)
     x_hat = interpolate(real, fake.detach(), alpha).requires_grad_(True)  # (B, L, V)
     scores = critic(x_hat)  # (B,)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (B, L, V)
@@ -59,6 +64,7 @@ def critic_loss(
     fake: torch.Tensor,
     gp_weight: float,
     rng: torch.Generator | None = None,
+    alpha: torch.Tensor | None = None,
 ) -> CriticLoss:
     """D(fake) − D(real) + gp_weight · GP, one critic call per term as in the paper.
 
@@ -66,7 +72,7 @@ def critic_loss(
     backward then runs over all 3B rows.)
     """
     wasserstein = critic(real).float().mean() - critic(fake.detach()).float().mean()
-    gp = gradient_penalty(critic, real, fake, rng)
+    gp = gradient_penalty(critic, real, fake, rng, alpha)
     return CriticLoss(-wasserstein + gp_weight * gp, wasserstein.detach(), gp.detach())
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from textgan import __version__, runlog
 from textgan.checkpoint import (
@@ -28,6 +29,15 @@ from textgan.config import ModelConfig, TrainConfig
 from textgan.corpus import EncodedCorpus, encode_corpus
 from textgan.data import BatchSampler, one_hot
 from textgan.device import autocast_dtype, resolve_device
+from textgan.distributed import (
+    SINGLE_PROCESS,
+    World,
+    any_rank,
+    broadcast,
+    main_first,
+    process_group,
+    wrap,
+)
 from textgan.errors import TextganError, TrainingInterrupted
 from textgan.evaluation import Evaluator
 from textgan.losses import CriticLoss, critic_loss, generator_loss
@@ -50,6 +60,7 @@ class StepStats:
     wasserstein: float  # D(real) − D(fake) on the last critic batch
     gp: float
     seconds: float  # since this process started training
+    finite: bool = True  # all losses computed this iteration are finite
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ class RunInfo:
     floor: dict[str, float]  # floor_js1..floor_js4; empty when evaluation is off
     corpus_cached: bool  # the encoded corpus was loaded from its cache
     corpus_cache_dir: Path | None  # where the encoding is cached; None: it could not be
+    world_size: int = 1  # processes training together (torchrun); the batch is per process
 
 
 @dataclass(frozen=True)
@@ -93,12 +105,28 @@ class TrainState:
     alpha_rng: torch.Generator
     device: torch.device
     amp_dtype: torch.dtype | None
+    world: World = SINGLE_PROCESS
+    # the modules whose backward averages gradients over ranks (DDP); the plain ones otherwise
+    train_generator: nn.Module | None = None
+    train_critic: nn.Module | None = None
     iteration: int = 0
     seconds: float = 0.0  # training time before this process, restored on resume
 
-    def noise(self) -> torch.Tensor:  # (B, noise_dim)
-        shape = (self.config.batch_size, self.config.noise_dim)
-        return torch.randn(shape, generator=self.noise_rng, device=self.device)
+    def __post_init__(self) -> None:
+        self.train_generator = self.train_generator or self.generator
+        self.train_critic = self.train_critic or self.critic
+
+    def noise(self) -> torch.Tensor:  # (B, noise_dim): this rank's rows of the global batch's
+        shape = (self.world.size * self.config.batch_size, self.config.noise_dim)
+        return self.world.shard(torch.randn(shape, generator=self.noise_rng, device=self.device))
+
+    def alpha(self) -> torch.Tensor:  # (B,): this rank's interpolation weights
+        size = self.world.size * self.config.batch_size
+        alpha = torch.rand(size, generator=self.alpha_rng, device=self.device)
+        return self.world.shard(alpha)
+
+    def real_batch(self) -> torch.Tensor:  # (B, L) ids: this rank's rows of the global batch
+        return self.world.shard(self.sampler.next())
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
@@ -113,18 +141,23 @@ def critic_step(state: TrainState, real_ids: torch.Tensor) -> CriticLoss:
         fake = state.generator(state.noise())  # (B, L, V)
     state.opt_c.zero_grad(set_to_none=True)
     with state.autocast():
-        parts = critic_loss(state.critic, real, fake, state.config.gp_weight, state.alpha_rng)
+        # one backward of the whole loss, GP included: under DDP the gradients are averaged once
+        parts = critic_loss(state.train_critic, real, fake, state.config.gp_weight,
+                            alpha=state.alpha())  # fmt: skip
     parts.loss.backward()
     state.opt_c.step()
     return parts
 
 
 def generator_step(state: TrainState) -> torch.Tensor:
-    """One generator update against the current critic (whose weights get no gradient)."""
+    """One generator update against the current critic (whose weights get no gradient).
+
+    The critic is called unwrapped: its gradients are not wanted, so DDP must not wait for them.
+    """
     state.critic.requires_grad_(False)
     state.opt_g.zero_grad(set_to_none=True)
     with state.autocast():
-        loss = generator_loss(state.critic, state.generator(state.noise()))
+        loss = generator_loss(state.critic, state.train_generator(state.noise()))
     loss.backward()
     state.opt_g.step()
     state.critic.requires_grad_(True)
@@ -135,7 +168,7 @@ def train_iteration(state: TrainState) -> tuple[CriticLoss, torch.Tensor | None]
     """1 generator step (skipped at iteration 0) + critic_iters critic steps."""
     g_loss = generator_step(state) if state.iteration > 0 else None
     for _ in range(state.config.critic_iters):
-        parts = critic_step(state, state.sampler.next())
+        parts = critic_step(state, state.real_batch())
     state.iteration += 1
     return parts, g_loss
 
@@ -155,44 +188,92 @@ def train(
 
     Every config.eval_every iterations the generator is scored (js1..js4 and word measures) and
     the scores go to metrics.jsonl, the samples to samples.txt, and the record to on_eval.
+    Launched by torchrun, the processes train one run with DDP; rank 0 alone writes files and
+    calls the callbacks.
     """
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(corpus)
-    saved = load_checkpoint(latest_checkpoint(run_dir)) if resume else None
-    if saved is not None:
-        check_resumable(TrainConfig.from_dict(saved["config"]), config)
-        heldout = heldout if heldout is not None else saved.get("heldout")
-    state, encoded = build_state(config, corpus, saved, heldout)
-    evaluator = Evaluator(encoded, config.eval_samples) if config.eval_every else None
-    floor = evaluator.floor if evaluator is not None else {}
-    if saved is None:
-        start_run_dir(run_dir, config, corpus, floor)
-    else:
-        runlog.truncate_after(run_dir, state.iteration)
-    if on_start is not None:
-        info = RunInfo(run_dir, config, state.device, _precision_name(state), len(state.vocab),
-                       len(encoded.ids), state.iteration, saved is not None,
-                       encoded.split.heldout_source, floor, encoded.cached,
-                       encoded.cache_dir)  # fmt: skip
-        on_start(info)
-    run = _Run(state, run_dir, corpus, encoded.split.heldout_source if heldout else None)
-    last = None
+    with process_group(config.device) as (world, device):
+        run_dir = broadcast(
+            Path(run_dir) if run_dir is not None else default_run_dir(corpus), world
+        )
+        saved = load_checkpoint(latest_checkpoint(run_dir)) if resume else None
+        if saved is not None:
+            check_resumable(TrainConfig.from_dict(saved["config"]), config)
+            heldout = heldout if heldout is not None else saved.get("heldout")
+        state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device)
+        evaluator = Evaluator(encoded, config.eval_samples) if config.eval_every else None
+        evaluator = evaluator if world.is_main else None
+        floor = evaluator.floor if evaluator is not None else {}
+        _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
+        if on_start is not None and world.is_main:
+            on_start(RunInfo(run_dir, config, state.device, _precision_name(state),
+                             len(state.vocab), len(encoded.ids), state.iteration,
+                             saved is not None, encoded.split.heldout_source, floor,
+                             encoded.cached, encoded.cache_dir, world.size))  # fmt: skip
+        run = _Run(state, run_dir, corpus, encoded.split.heldout_source if heldout else None)
+        last = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
+        return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last)
+
+
+def _loop(
+    run: _Run,
+    evaluator: Evaluator | None,
+    on_step: Callable[[StepStats], None] | None,
+    on_eval: Callable[[dict[str, Any]], None] | None,
+) -> StepStats | None:
+    state, config, last, path = run.state, run.state.config, None, None
     with stop_signals() as received:
         for last in _iterations(state):
+            # every rank stops at the same iteration (a stuck collective would hang the others)
+            diverged, stop = any_rank([not last.finite, bool(received)], state.world, state.device)
+            if diverged:
+                raise TextganError(
+                    f"training diverged: non-finite loss at iteration {state.iteration} "
+                    f"(critic {last.critic_loss}, generator {last.generator_loss}); "
+                    "the last checkpoint is kept"
+                )
             if on_step is not None:
                 on_step(last)
             if evaluator is not None and _due(state.iteration, config.eval_every, config.iters):
                 record = run.evaluate(evaluator, last)
                 if on_eval is not None:
                     on_eval(record)
-            if _due(state.iteration, config.checkpoint_every, config.iters) or received:
+            if _due(state.iteration, config.checkpoint_every, config.iters) or stop:
                 path = run.checkpoint(last)
-            if received:
+            if stop:
+                signum = received[0] if received else signal.SIGTERM
                 raise TrainingInterrupted(
-                    f"stopped by {signal.Signals(received[0]).name} at iteration "
-                    f"{state.iteration}; checkpoint {path} written (continue with --resume)",
-                    received[0],
+                    f"stopped by {signal.Signals(signum).name} at iteration {state.iteration}; "
+                    f"checkpoint {path} written (continue with --resume)",
+                    signum,
                 )
-    return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last)
+    return last
+
+
+def _on_main(world: World, fn: Callable[..., None], *args: Any) -> None:
+    """Run fn on rank 0; its TextganError is raised on every rank (none is left waiting)."""
+    message = None
+    if world.is_main:
+        try:
+            fn(*args)
+        except TextganError as err:
+            message = str(err)
+    message = broadcast(message, world)
+    if message is not None:
+        raise TextganError(message)
+
+
+def _prepare_run_dir(
+    run_dir: Path,
+    config: TrainConfig,
+    corpus: str | Path,
+    floor: dict[str, float],
+    saved: dict[str, Any] | None,
+    iteration: int,
+) -> None:
+    if saved is None:
+        start_run_dir(run_dir, config, corpus, floor)
+    else:
+        runlog.truncate_after(run_dir, iteration)
 
 
 @contextlib.contextmanager
@@ -224,14 +305,10 @@ def _iterations(state: TrainState) -> Iterator[StepStats]:
         gen = parts.gp.new_full((), math.nan) if g_loss is None else g_loss
         values = torch.stack([parts.loss.detach(), parts.wasserstein, parts.gp, gen]).float()
         critic, wasserstein, gp, gen_loss = values.tolist()  # the iteration's one host sync
-        finite = [critic, wasserstein, gp] + ([] if g_loss is None else [gen_loss])
-        if not all(math.isfinite(v) for v in finite):
-            raise TextganError(
-                f"training diverged: non-finite loss at iteration {state.iteration} "
-                f"(critic {critic}, generator {gen_loss}); the last checkpoint is kept"
-            )
+        checked = [critic, wasserstein, gp] + ([] if g_loss is None else [gen_loss])
+        finite = all(math.isfinite(v) for v in checked)
         elapsed = time.perf_counter() - start
-        yield StepStats(state.iteration, critic, gen_loss, wasserstein, gp, elapsed)
+        yield StepStats(state.iteration, critic, gen_loss, wasserstein, gp, elapsed, finite)
 
 
 def _due(iteration: int, every: int, total: int) -> bool:
@@ -260,8 +337,12 @@ class _Run:
         return record
 
     def checkpoint(self, stats: StepStats) -> Path:
+        """Rank 0 writes; every rank gets the path."""
         self.state.seconds = self.offset + stats.seconds
-        return write_checkpoint(self.state, self.run_dir, self.corpus, self.heldout)
+        path = checkpoint_path(self.run_dir, self.state.iteration)
+        _on_main(self.state.world, write_checkpoint, self.state, self.run_dir, self.corpus,
+                 self.heldout)  # fmt: skip
+        return path
 
 
 def build_state(
@@ -269,13 +350,17 @@ def build_state(
     corpus: str | Path,
     saved: dict[str, Any] | None = None,
     heldout: str | Path | None = None,
+    *,
+    world: World = SINGLE_PROCESS,
+    device: torch.device | None = None,
 ) -> tuple[TrainState, EncodedCorpus]:
     """Everything a run needs on its device, fresh or restored from a checkpoint."""
-    device = resolve_device(config.device)
+    device = device if device is not None else resolve_device(config.device)
     vocab = Vocab(saved["vocab"]) if saved is not None else None
-    encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
-                            holdout=config.holdout, seed=config.seed, vocab=vocab,
-                            max_lines=config.max_lines)  # fmt: skip
+    with main_first(world):  # rank 0 writes the corpus cache, the others then read it
+        encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
+                                holdout=config.holdout, seed=config.seed, vocab=vocab,
+                                max_lines=config.max_lines)  # fmt: skip
     model_config = config.model_config(len(encoded.vocab))
     generator, critic = build_models(model_config, config.seed)
     generator, critic = generator.to(device), critic.to(device)
@@ -286,11 +371,14 @@ def build_state(
         critic=critic,
         opt_g=_adam(generator, config, device),
         opt_c=_adam(critic, config, device),
-        sampler=BatchSampler(encoded.ids, config.batch_size, device, config.seed),
+        sampler=BatchSampler(encoded.ids, config.batch_size * world.size, device, config.seed),
         noise_rng=torch.Generator(device=device).manual_seed(config.seed + 1),
         alpha_rng=torch.Generator(device=device).manual_seed(config.seed + 2),
         device=device,
         amp_dtype=autocast_dtype(config.precision, device),
+        world=world,
+        train_generator=wrap(generator, world, device),
+        train_critic=wrap(critic, world, device),
     )
     if saved is not None:
         restore_state(state, saved)

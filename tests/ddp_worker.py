@@ -1,0 +1,28 @@
+"""Launched by tests/test_distributed.py under torchrun: train a few iterations, save this rank's
+weights. Usage: ddp_worker.py CORPUS OUT_DIR ITERATIONS BATCH_SIZE"""
+
+import sys
+from pathlib import Path
+
+import torch
+
+from textgan.config import TrainConfig
+from textgan.distributed import process_group
+from textgan.train import build_state, train_iteration
+
+DDP_CONFIG = dict(dim=8, n_blocks=1, seq_len=12, critic_iters=2, device="cpu", eval_every=0)
+
+
+def main() -> None:
+    corpus, out, iters, batch = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    config = TrainConfig(batch_size=batch, iters=1000, **DDP_CONFIG)
+    with process_group("cpu") as (world, device):
+        state, _ = build_state(config, corpus, world=world, device=device)
+        for _ in range(iters):
+            train_iteration(state)
+        weights = {"generator": state.generator.state_dict(), "critic": state.critic.state_dict()}
+        torch.save(weights, out / f"rank{world.rank}.pt")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,9 @@
-"""Shared fixtures: tiny corpora written by the tests, devices, the real-text corpus dir."""
+"""Shared fixtures: tiny corpora written by the tests, devices, the real-text corpus dir; and
+the CLI checks shared by test_cli.py and test_reliability.py."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -71,3 +73,23 @@ def corpora_dir() -> Path:
         if not os.access(path / name, os.R_OK):
             pytest.fail(f"TEXTGAN_CORPORA={value} but {path / name} is not readable")
     return path
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    """A CliRunner result that failed the way every user error must: exit 2, one stderr line."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def tree_hash(root: Path) -> str:
+    """One digest of every path and file content under root (to prove nothing was touched)."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

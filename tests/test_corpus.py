@@ -166,10 +166,12 @@ def test_a_given_vocabulary_is_the_one_used(tiny_corpus: Path) -> None:
     own = encode(tiny_corpus)
     assert encode(tiny_corpus, vocab=own.vocab).cached  # the corpus's own cache: same vocabulary
     other = train_vocab(["the cat sat on a mat"], 2048)
-    given = encode(tiny_corpus, vocab=other)
+    with pytest.raises(TextganError, match="characters differ"):
+        encode(tiny_corpus, vocab=other)  # resuming a run on other text
+    given = encode(tiny_corpus, vocab=other, other_text=True)
     assert not given.cached and given.vocab is other
     assert np.array_equal(given.ids, other.encode_lines(own.split.train, 16))
-    again = encode(tiny_corpus, vocab=other)
+    again = encode(tiny_corpus, vocab=other, other_text=True)
     assert again.cached and again.cache_dir == given.cache_dir != own.cache_dir
     assert np.array_equal(again.ids, given.ids) and again.vocab is other
 

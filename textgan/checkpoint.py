@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,10 @@ from textgan.fileio import atomic_open
 FORMAT = "textgan-checkpoint"
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d{7,})\.pt$")
+_TEMP_NAME = re.compile(r"^\.ckpt-\d{7,}\.pt\..+\.tmp$")  # atomic_open's temp files
 SAVE_DELAY_ENV = "TEXTGAN_TEST_SAVE_DELAY"  # seconds; lets tests kill a run mid-write
 REQUIRED_KEYS = ("iteration", "config", "model", "vocab", "generator", "critic")
+_UNSAFE = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")  # torch's weights_only refusal
 
 
 def checkpoint_path(run_dir: Path, iteration: int) -> Path:
@@ -55,12 +59,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise TextganError(f"checkpoint {path} does not exist")
+    unreadable = f"{path} is not a readable checkpoint (truncated or corrupt)"
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip; a cut-off one has no directory
+        raise TextganError(unreadable)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise TextganError(f"{path} is not a safe textgan checkpoint: {_first_line(err)}") from err
+        if found := _UNSAFE.search(str(err)):
+            raise TextganError(
+                f"{path} is not a safe textgan checkpoint: loading it would call "
+                f"{found.group(1)}, and checkpoints hold only tensors and plain values"
+            ) from err
+        raise TextganError(unreadable) from err
     except Exception as err:  # torch.load raises many types on damaged files
-        raise TextganError(f"{path} is not a readable checkpoint (truncated or corrupt)") from err
+        raise TextganError(unreadable) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise TextganError(f"{path} is not a textgan checkpoint")
     if payload.get("format_version") != FORMAT_VERSION:
@@ -75,13 +87,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
-    """Delete all but the newest `keep` checkpoints (never the newest one)."""
-    for old in list_checkpoints(run_dir)[: -max(keep, 1)]:
-        old.unlink(missing_ok=True)
+    """Delete all but the newest `keep` checkpoints (never the newest one), and the temp files
+    of writes that a killed run left behind.
 
-
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    Called right after a checkpoint was renamed into place, so the newest one is always whole;
+    one process writes a run dir at a time, so any temp file left is a dead write's.
+    Housekeeping only: a file that cannot be deleted is left for the next prune.
+    """
+    stale = [p for p in run_dir.iterdir() if _TEMP_NAME.match(p.name)] if run_dir.is_dir() else []
+    for old in list_checkpoints(run_dir)[: -max(keep, 1)] + stale:
+        with contextlib.suppress(OSError):
+            old.unlink(missing_ok=True)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -109,9 +109,6 @@ def train_command(
     resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir.")] = False,
 ) -> None:
     """Train a WGAN-GP on the lines of CORPUS, cut or padded to --seq-len characters."""
-    from textgan.display import TrainingDisplay
-    from textgan.train import train
-
     options = dict(iters=iters, batch_size=batch_size, critic_iters=critic_iters, dim=dim,
                    n_blocks=n_blocks, seq_len=seq_len, lr=lr, gp_weight=gp_weight,
                    max_vocab=max_vocab, checkpoint_every=checkpoint_every, keep=keep,
@@ -119,6 +116,9 @@ def train_command(
                    max_lines=max_lines, device=device, precision=precision,
                    seed=seed)  # fmt: skip
     try:
+        from textgan.display import TrainingDisplay  # inside: Ctrl-C while importing is clean
+        from textgan.train import train
+
         config = _train_config(preset, options, run_dir, resume)
         with TrainingDisplay(console) as display:
             result = train(config, corpus, run_dir, heldout=heldout, resume=resume,

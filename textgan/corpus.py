@@ -201,9 +201,14 @@ def encode_corpus(
     vocab: Vocab | None = None,
     max_lines: int | None = None,
     use_cache: bool = True,
+    other_text: bool = False,
 ) -> EncodedCorpus:
     """Split the corpus, build the vocabulary on the training lines as cut to seq_len (unless
-    given), and encode both sides; or load all that from the cache beside the corpus."""
+    given), and encode both sides; or load all that from the cache beside the corpus.
+
+    A given vocabulary is a run's: the corpus must have the characters it was built from (a run
+    never resumes on other text) unless other_text (scoring a run against another text).
+    """
     corpus = Path(corpus)
     _check_is_file(corpus)
     heldout_file = _heldout_file(corpus, heldout)
@@ -211,8 +216,15 @@ def encode_corpus(
                 "holdout": None if heldout_file else holdout,
                 "seed": None if heldout_file else seed}  # fmt: skip
     dirs = _cache_dirs(corpus, heldout_file, settings, vocab) if use_cache else []
-    for directory in dirs:
-        found = cache.load_encoding(directory)
+    own = cache.load_encoding(dirs[0]) if dirs else None  # built without a given vocabulary
+    if vocab is not None and not other_text:
+        own_vocab = Vocab(own.vocab_proto) if own is not None else None
+        if own_vocab is None:
+            split = split_corpus(corpus, heldout, holdout, seed, max_lines)
+            own_vocab = train_vocab(_packed(split.train, seq_len), max_vocab)
+        _require_same_characters(corpus, own_vocab, vocab)
+    for i, directory in enumerate(dirs):
+        found = own if i == 0 else cache.load_encoding(directory)
         if found is not None and (vocab is None or found.vocab_proto == vocab.model_proto):
             return _from_cache(found, directory, corpus, heldout_file, max_lines, vocab)
     split = split_corpus(corpus, heldout, holdout, seed, max_lines)
@@ -223,6 +235,22 @@ def encode_corpus(
                                     split.num_lines)  # fmt: skip
     saved = bool(dirs) and cache.save_encoding(dirs[-1], encoding)
     return EncodedCorpus(vocab, split, ids, heldout_ids, False, dirs[-1] if saved else None)
+
+
+def _require_same_characters(corpus: Path, own: Vocab, given: Vocab) -> None:
+    """Refuse a corpus whose own vocabulary has other characters than the run's."""
+    new = sorted(set(own.characters) - set(given.characters))
+    missing = sorted(set(given.characters) - set(own.characters))
+    if new or missing:
+        shown = ", ".join(
+            f"{label} {''.join(chars[:10])!r}"
+            for label, chars in (("new", new), ("missing", missing))
+            if chars
+        )
+        raise TextganError(
+            f"{corpus} is not the text the run was trained on: its characters differ ({shown}); "
+            "use the run's corpus"
+        )
 
 
 def _cache_dirs(

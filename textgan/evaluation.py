@@ -64,6 +64,6 @@ def evaluate_checkpoint(
     generator, vocab = load_generator(checkpoint)
     encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
                             holdout=config.holdout, seed=config.seed, vocab=vocab,
-                            max_lines=config.max_lines)  # fmt: skip
+                            max_lines=config.max_lines, other_text=True)  # fmt: skip
     evaluator = Evaluator(encoded, n)
     return {**evaluator(generator, seed).scores, **evaluator.floor}

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 from textgan.config import TrainConfig
-from textgan.train import TrainState, build_state, train_iteration
+from textgan.state import TrainState, build_state
+from textgan.train import train_iteration
 
 
 def parse_args() -> argparse.Namespace:

@@ -8,7 +8,8 @@ import torch
 
 from textgan.config import TrainConfig
 from textgan.distributed import process_group
-from textgan.train import build_state, train_iteration
+from textgan.state import build_state
+from textgan.train import train_iteration
 
 DDP_CONFIG = dict(dim=8, n_blocks=1, seq_len=12, critic_iters=2, device="cpu", eval_every=0)
 

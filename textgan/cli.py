@@ -134,7 +134,7 @@ def train_command(
 def _train_config(
     preset: str, options: dict[str, Any], run_dir: Path | None, resume: bool
 ) -> TrainConfig:
-    from textgan.train import resume_config
+    from textgan.state import resume_config
 
     if resume:
         if run_dir is None:

@@ -14,40 +14,28 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from textgan import __version__, runlog
+from textgan import runlog
 from textgan.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
-    prune_checkpoints,
-    save_checkpoint,
 )
-from textgan.config import ModelConfig, TrainConfig
-from textgan.corpus import EncodedCorpus, encode_corpus
-from textgan.data import BatchSampler, one_hot
-from textgan.device import autocast_dtype, resolve_device
+from textgan.config import TrainConfig
+from textgan.data import one_hot
 from textgan.distributed import (
-    SINGLE_PROCESS,
     World,
     any_rank,
     broadcast,
-    main_first,
     process_group,
-    wrap,
 )
 from textgan.errors import TextganError, TrainingInterrupted
 from textgan.evaluation import Evaluator
 from textgan.losses import CriticLoss, critic_loss, generator_loss
-from textgan.model import Critic, Generator, build_models
-from textgan.vocab import Vocab
+from textgan.state import TrainState, build_state, check_resumable, write_checkpoint
 
 # Options that may differ when a run is resumed; everything else must match the checkpoint.
-RESUMABLE_OPTIONS = (
-    "iters", "checkpoint_every", "keep", "device", "precision", "eval_every", "eval_samples",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -88,50 +76,6 @@ class TrainResult:
     iteration: int
     checkpoint: Path
     last: StepStats | None
-
-
-@dataclass
-class TrainState:
-    """Models, optimisers, data and RNGs of a run: everything a checkpoint holds."""
-
-    config: TrainConfig
-    vocab: Vocab
-    generator: Generator
-    critic: Critic
-    opt_g: torch.optim.Optimizer
-    opt_c: torch.optim.Optimizer
-    sampler: BatchSampler
-    noise_rng: torch.Generator
-    alpha_rng: torch.Generator
-    device: torch.device
-    amp_dtype: torch.dtype | None
-    world: World = SINGLE_PROCESS
-    # the modules whose backward averages gradients over ranks (DDP); the plain ones otherwise
-    train_generator: nn.Module | None = None
-    train_critic: nn.Module | None = None
-    iteration: int = 0
-    seconds: float = 0.0  # training time before this process, restored on resume
-
-    def __post_init__(self) -> None:
-        self.train_generator = self.train_generator or self.generator
-        self.train_critic = self.train_critic or self.critic
-
-    def noise(self) -> torch.Tensor:  # (B, noise_dim): this rank's rows of the global batch's
-        shape = (self.world.size * self.config.batch_size, self.config.noise_dim)
-        return self.world.shard(torch.randn(shape, generator=self.noise_rng, device=self.device))
-
-    def alpha(self) -> torch.Tensor:  # (B,): this rank's interpolation weights
-        size = self.world.size * self.config.batch_size
-        alpha = torch.rand(size, generator=self.alpha_rng, device=self.device)
-        return self.world.shard(alpha)
-
-    def real_batch(self) -> torch.Tensor:  # (B, L) ids: this rank's rows of the global batch
-        return self.world.shard(self.sampler.next())
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
 
 def critic_step(state: TrainState, real_ids: torch.Tensor) -> CriticLoss:
@@ -205,7 +149,7 @@ def train(
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
         if on_start is not None and world.is_main:
-            on_start(RunInfo(run_dir, config, state.device, _precision_name(state),
+            on_start(RunInfo(run_dir, config, state.device, state.precision,
                              len(state.vocab), len(encoded.ids), state.iteration,
                              saved is not None, encoded.split.heldout_source, floor,
                              encoded.cached, encoded.cache_dir, world.size))  # fmt: skip
@@ -345,123 +289,6 @@ class _Run:
         return path
 
 
-def build_state(
-    config: TrainConfig,
-    corpus: str | Path,
-    saved: dict[str, Any] | None = None,
-    heldout: str | Path | None = None,
-    *,
-    world: World = SINGLE_PROCESS,
-    device: torch.device | None = None,
-) -> tuple[TrainState, EncodedCorpus]:
-    """Everything a run needs on its device, fresh or restored from a checkpoint."""
-    device = device if device is not None else resolve_device(config.device)
-    vocab = Vocab(saved["vocab"]) if saved is not None else None
-    with main_first(world):  # rank 0 writes the corpus cache, the others then read it
-        encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
-                                holdout=config.holdout, seed=config.seed, vocab=vocab,
-                                max_lines=config.max_lines)  # fmt: skip
-    model_config = config.model_config(len(encoded.vocab))
-    generator, critic = build_models(model_config, config.seed)
-    generator, critic = generator.to(device), critic.to(device)
-    state = TrainState(
-        config=config,
-        vocab=encoded.vocab,
-        generator=generator,
-        critic=critic,
-        opt_g=_adam(generator, config, device),
-        opt_c=_adam(critic, config, device),
-        sampler=BatchSampler(encoded.ids, config.batch_size * world.size, device, config.seed),
-        noise_rng=torch.Generator(device=device).manual_seed(config.seed + 1),
-        alpha_rng=torch.Generator(device=device).manual_seed(config.seed + 2),
-        device=device,
-        amp_dtype=autocast_dtype(config.precision, device),
-        world=world,
-        train_generator=wrap(generator, world, device),
-        train_critic=wrap(critic, world, device),
-    )
-    if saved is not None:
-        restore_state(state, saved)
-    return state, encoded
-
-
-def _adam(module: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
-    fused = device.type == "cuda"
-    return torch.optim.Adam(module.parameters(), lr=config.lr, betas=config.betas, fused=fused)
-
-
-def write_checkpoint(
-    state: TrainState, run_dir: Path, corpus: str | Path, heldout: str | None = None
-) -> Path:
-    path = checkpoint_path(run_dir, state.iteration)
-    try:
-        save_checkpoint(path, checkpoint_payload(state, corpus, heldout))
-    except OSError as err:
-        raise TextganError(f"cannot write checkpoint {path}: {err.strerror or err}") from err
-    prune_checkpoints(run_dir, state.config.keep)
-    return path
-
-
-def checkpoint_payload(
-    state: TrainState, corpus: str | Path, heldout: str | None = None
-) -> dict[str, Any]:
-    model_config = state.generator.config
-    return {
-        "textgan_version": __version__,
-        "iteration": state.iteration,
-        "config": state.config.to_dict(),
-        "model": {k: getattr(model_config, k) for k in ModelConfig.__dataclass_fields__},
-        "vocab": state.vocab.model_proto,
-        "corpus": str(corpus),
-        "heldout": heldout,
-        "seconds": state.seconds,
-        "generator": state.generator.state_dict(),
-        "critic": state.critic.state_dict(),
-        "opt_g": state.opt_g.state_dict(),
-        "opt_c": state.opt_c.state_dict(),
-        "rng": {
-            "noise": state.noise_rng.get_state(),
-            "alpha": state.alpha_rng.get_state(),
-            "sampler": state.sampler.state_dict(),
-        },
-    }
-
-
-def restore_state(state: TrainState, saved: dict[str, Any]) -> None:
-    if saved["model"] != {k: getattr(state.generator.config, k) for k in saved["model"]}:
-        raise TextganError("the checkpoint's model does not match this corpus and configuration")
-    state.generator.load_state_dict(saved["generator"])
-    state.critic.load_state_dict(saved["critic"])
-    state.opt_g.load_state_dict(saved["opt_g"])
-    state.opt_c.load_state_dict(saved["opt_c"])
-    state.noise_rng.set_state(saved["rng"]["noise"])
-    state.alpha_rng.set_state(saved["rng"]["alpha"])
-    state.sampler.load_state_dict(saved["rng"]["sampler"])
-    state.iteration = int(saved["iteration"])
-    state.seconds = float(saved.get("seconds", 0.0))
-
-
-def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:
-    """Refuse to resume with options that would change the run's model or data."""
-    changed = [
-        name
-        for name, value in saved.to_dict().items()
-        if name not in RESUMABLE_OPTIONS and config.to_dict()[name] != value
-    ]
-    if changed:
-        flags = ", ".join("--" + name.replace("_", "-") for name in changed)
-        raise TextganError(f"cannot resume with a different {flags} than the run was started with")
-    if config.iters <= 0:
-        raise TextganError("--iters must be positive")
-
-
-def resume_config(run_dir: str | Path, **overrides: Any) -> TrainConfig:
-    """The saved config of a run, with the options that may change on resume overridden."""
-    saved = load_checkpoint(latest_checkpoint(Path(run_dir)))
-    values = saved["config"] | {k: v for k, v in overrides.items() if v is not None}
-    return TrainConfig.from_dict(values)
-
-
 def default_run_dir(corpus: str | Path, root: str | Path = "runs") -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(root) / f"{Path(corpus).stem}-{stamp}"
@@ -484,7 +311,3 @@ def start_run_dir(
             (run_dir / stale).unlink(missing_ok=True)
     except OSError as err:
         raise TextganError(f"cannot write to run dir {run_dir}: {err.strerror or err}") from err
-
-
-def _precision_name(state: TrainState) -> str:
-    return "bf16" if state.amp_dtype == torch.bfloat16 else "fp32"

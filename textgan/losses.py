@@ -18,9 +18,9 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> 
     return real + alpha * (fake - real)
 
 
-def sample_alpha(batch: int, like: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
-    """α ~ U(0, 1), one per sample: (B,), fp32, on like's device."""
-    return torch.rand(batch, generator=rng, device=like.device, dtype=torch.float32)
+def sample_alpha(batch: int, device: torch.device, rng: torch.Generator | None) -> torch.Tensor:
+    """α ~ U(0, 1), one per sample: (B,), fp32."""
+    return torch.rand(batch, generator=rng, device=device, dtype=torch.float32)
 
 
 def penalty_from_gradient(grad: torch.Tensor) -> torch.Tensor:
@@ -42,7 +42,7 @@ def gradient_penalty(
     α is drawn from rng, one per sample, unless given (B,).
     """
     if alpha is None:
-        alpha = sample_alpha(real.shape[0], real, rng)
+        alpha = sample_alpha(real.shape[0], real.device, rng)
     x_hat = interpolate(real, fake.detach(), alpha).requires_grad_(True)  # (B, L, V)
     scores = critic(x_hat)  # (B,)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (B, L, V)

@@ -24,6 +24,7 @@ from textgan.data import BatchSampler
 from textgan.device import autocast_dtype, resolve_device
 from textgan.distributed import SINGLE_PROCESS, World, main_first, wrap
 from textgan.errors import TextganError
+from textgan.losses import sample_alpha
 from textgan.model import Critic, Generator, build_models
 from textgan.vocab import Vocab
 
@@ -55,8 +56,10 @@ class TrainState:
     seconds: float = 0.0  # training time before this process, restored on resume
 
     def __post_init__(self) -> None:
-        self.train_generator = self.train_generator or self.generator
-        self.train_critic = self.train_critic or self.critic
+        if self.train_generator is None:
+            self.train_generator = self.generator
+        if self.train_critic is None:
+            self.train_critic = self.critic
 
     def noise(self) -> torch.Tensor:  # (B, noise_dim): this rank's rows of the global batch's
         shape = (self.world.size * self.config.batch_size, self.config.noise_dim)
@@ -64,8 +67,7 @@ class TrainState:
 
     def alpha(self) -> torch.Tensor:  # (B,): this rank's interpolation weights
         size = self.world.size * self.config.batch_size
-        alpha = torch.rand(size, generator=self.alpha_rng, device=self.device)
-        return self.world.shard(alpha)
+        return self.world.shard(sample_alpha(size, self.device, self.alpha_rng))
 
     def real_batch(self) -> torch.Tensor:  # (B, L) ids: this rank's rows of the global batch
         return self.world.shard(self.sampler.next())

@@ -11,7 +11,9 @@ from textgan.distributed import process_group
 from textgan.state import build_state
 from textgan.train import train_iteration
 
-DDP_CONFIG = dict(dim=8, n_blocks=1, seq_len=12, critic_iters=2, device="cpu", eval_every=0)
+DDP_CONFIG = dict(
+    dim=8, n_blocks=1, seq_len=12, critic_iters=2, device="cpu", eval_every=0, precision="fp32"
+)
 
 
 def main() -> None:

@@ -12,14 +12,46 @@ from textgan.config import ModelConfig
 RESIDUAL_SCALE = 0.3
 
 
-def relu(x: torch.Tensor) -> torch.Tensor:
-    """ReLU written as x · 1[x > 0]: the same values and gradients as F.relu.
+class _ReluGrad(torch.autograd.Function):
+    """grad · 1[out > 0] for a detached out: differentiable in grad only, the mask is constant."""
 
-    Why: autograd's double backward of F.relu returns zeros for its input, and then runs a
-    full backward of the forward pass on those zeros. With the mask as a constant, the
-    gradient penalty's second-order pass skips that dead branch (about 25% of a critic step).
+    @staticmethod
+    def forward(ctx, grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(out)
+        return torch.ops.aten.threshold_backward(grad, out, 0)
+
+    @staticmethod
+    def backward(ctx, grad_grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (out,) = ctx.saved_tensors
+        return _ReluGrad.apply(grad_grad, out), None
+
+
+class _Relu(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(x)
+        ctx.save_for_backward(out)
+        ctx.set_materialize_grads(False)  # no gradient in: skip the backward, no zeros
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor | None) -> torch.Tensor | None:
+        if grad is None:
+            return None
+        (out,) = ctx.saved_tensors
+        # out detached: the second-order pass must not flow back into the forward graph
+        return _ReluGrad.apply(grad, out.detach())
+
+
+def relu(x: torch.Tensor) -> torch.Tensor:
+    """ReLU with the same values, gradients and second derivatives as F.relu, made cheaper.
+
+    Autograd's double backward of F.relu returns zeros for its input, and then runs a full
+    backward of the forward pass on those zeros. Here the backward's mask is a constant, so the
+    gradient penalty's second-order pass skips that dead branch (about 25% of a critic step);
+    forward and backward are relu's own fused kernels.
     """
-    return x * (x > 0).to(x.dtype)
+    return _Relu.apply(x)
 
 
 class ResBlock(nn.Module):
@@ -32,7 +64,7 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, dim, L) → (B, dim, L)
         h = self.conv2(relu(self.conv1(relu(x))))
-        return x + RESIDUAL_SCALE * h
+        return torch.add(x, h, alpha=RESIDUAL_SCALE)
 
 
 class Generator(nn.Module):

@@ -44,3 +44,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "bf16":
         return torch.bfloat16
     raise TextganError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+
+
+def tune_backend(device: torch.device) -> None:
+    """Let cuDNN pick the fastest convolution algorithms: a run's shapes never change."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True

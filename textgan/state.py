@@ -21,7 +21,7 @@ from textgan.checkpoint import (
 from textgan.config import ModelConfig, TrainConfig
 from textgan.corpus import EncodedCorpus, encode_corpus
 from textgan.data import BatchSampler
-from textgan.device import autocast_dtype, resolve_device
+from textgan.device import autocast_dtype, resolve_device, tune_backend
 from textgan.distributed import SINGLE_PROCESS, World, main_first, wrap
 from textgan.errors import TextganError
 from textgan.losses import sample_alpha
@@ -93,6 +93,7 @@ def build_state(
 ) -> tuple[TrainState, EncodedCorpus]:
     """Everything a run needs on its device, fresh or restored from a checkpoint."""
     device = device if device is not None else resolve_device(config.device)
+    tune_backend(device)
     vocab = Vocab(saved["vocab"]) if saved is not None else None
     with main_first(world):  # rank 0 writes the corpus cache, the others then read it
         encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,

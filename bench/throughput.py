@@ -99,7 +99,7 @@ def peak_memory(device: torch.device) -> str:
 def main() -> None:
     args = parse_args()
     state = make_state(args, args.precision)
-    precision = "bf16" if state.amp_dtype == torch.bfloat16 else "fp32"
+    precision = state.precision
     fp32_state = make_state(args, "fp32") if precision != "fp32" and args.compare else None
     print(f"device={state.device} precision={precision} dim={args.dim} "
           f"critic_iters={args.critic_iters} batch={args.batch_size} vocab={len(state.vocab)} "

@@ -1,6 +1,6 @@
-"""textgan's training steps against a straightforward reference (F.relu, one critic call per term,
-the penalty written out as in the paper): the same losses, penalty and gradients in fp32, and
-close ones in bf16."""
+"""textgan's hand-derived training steps against a straightforward autograd reference (one critic
+call per term, the penalty's double backward as in the paper): the same losses, penalty and
+gradients in fp32, and close ones in bf16."""
 
 from __future__ import annotations
 
@@ -12,27 +12,30 @@ import torch.nn.functional as F
 
 from textgan.config import TrainConfig
 from textgan.data import one_hot
-from textgan.model import Critic, Generator
+from textgan.model import Conv, Critic, Generator
 from textgan.state import TrainState, build_state
 from textgan.train import critic_step, generator_step, train_iteration
 
 CONFIG = dict(dim=48, n_blocks=3, seq_len=16, batch_size=16, critic_iters=2, eval_every=0)
 
 
+def conv(x: torch.Tensor, layer: Conv) -> torch.Tensor:  # (B, C_in, L) → (B, C_out, L)
+    weight = layer.weight.permute(2, 1, 0)  # stored (K, C_in, C_out)
+    return F.conv1d(x, weight, layer.bias, padding=weight.shape[2] // 2)
+
+
 def ref_critic(c: Critic, x: torch.Tensor) -> torch.Tensor:  # (B, L, V) → (B,)
-    h = F.conv1d(x.transpose(1, 2), c.inp.weight, c.inp.bias)
+    h = conv(x.transpose(1, 2), c.inp)
     for b in c.blocks:
-        branch = F.conv1d(F.relu(h), b.conv1.weight, b.conv1.bias, padding=2)
-        h = h + 0.3 * F.conv1d(F.relu(branch), b.conv2.weight, b.conv2.bias, padding=2)
+        h = h + 0.3 * conv(F.relu(conv(F.relu(h), b.conv1)), b.conv2)
     return F.linear(h.flatten(1), c.fc.weight, c.fc.bias).squeeze(1)
 
 
 def ref_generator(g: Generator, z: torch.Tensor) -> torch.Tensor:  # (B, 128) → (B, L, V)
     h = F.linear(z, g.fc.weight, g.fc.bias).view(z.shape[0], g.config.dim, g.config.seq_len)
     for b in g.blocks:
-        branch = F.conv1d(F.relu(h), b.conv1.weight, b.conv1.bias, padding=2)
-        h = h + 0.3 * F.conv1d(F.relu(branch), b.conv2.weight, b.conv2.bias, padding=2)
-    return F.softmax(F.conv1d(h, g.out.weight, g.out.bias).transpose(1, 2), dim=-1)
+        h = h + 0.3 * conv(F.relu(conv(F.relu(h), b.conv1)), b.conv2)
+    return F.softmax(conv(h, g.out).transpose(1, 2), dim=-1)
 
 
 def ref_critic_loss(g: Generator, c: Critic, real, z, alpha) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,7 +124,7 @@ def test_bf16_critic_step_is_close_to_fp32(tiny_corpus: Path, device: torch.devi
         pytest.skip("this GPU has no bf16")
     fp32 = trained_state(tiny_corpus, device, "fp32")
     bf16 = trained_state(tiny_corpus, device, "bf16")
-    assert bf16.amp_dtype == torch.bfloat16
+    assert bf16.dtype == torch.bfloat16
     bf16.generator.load_state_dict(fp32.generator.state_dict())
     bf16.critic.load_state_dict(fp32.critic.state_dict())
     inputs = fixed_inputs(fp32)
@@ -141,15 +144,15 @@ def test_bf16_critic_step_is_close_to_fp32(tiny_corpus: Path, device: torch.devi
 
 @pytest.mark.parametrize(
     ("amx", "avx512_bf16", "expected"),
-    [(True, False, torch.bfloat16), (False, True, torch.bfloat16), (False, False, None)],
+    [(True, False, torch.bfloat16), (False, True, torch.bfloat16), (False, False, torch.float32)],
 )
 def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(
     monkeypatch: pytest.MonkeyPatch, amx: bool, avx512_bf16: bool, expected
 ) -> None:
-    from textgan.device import autocast_dtype
+    from textgan.device import compute_dtype
 
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
-    assert autocast_dtype("auto", torch.device("cpu")) is expected
-    assert autocast_dtype("fp32", torch.device("cpu")) is None
-    assert autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+    assert compute_dtype("auto", torch.device("cpu")) is expected
+    assert compute_dtype("fp32", torch.device("cpu")) is torch.float32
+    assert compute_dtype("bf16", torch.device("cpu")) is torch.bfloat16

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from textgan.config import ModelConfig
-from textgan.model import RESIDUAL_SCALE, ResBlock, build_models, relu
+from textgan.model import RESIDUAL_SCALE, Conv, ResBlock, build_models
 
 CONFIG = ModelConfig(vocab_size=11, seq_len=12, dim=16, n_blocks=3, noise_dim=128)
 
@@ -34,25 +34,21 @@ def test_critic_has_no_normalisation_layers() -> None:
 def test_resblock_is_x_plus_scaled_branch() -> None:
     block = ResBlock(4)
     x = torch.randn(2, 4, 6)
-    branch = block.conv2(torch.relu(block.conv1(torch.relu(x))))  # F.relu, not the masked one
+    branch = block.conv2(torch.relu(block.conv1(torch.relu(x))))
     assert torch.allclose(block(x), x + RESIDUAL_SCALE * branch)
 
 
-def test_masked_relu_has_relu_values_gradients_and_second_derivatives() -> None:
-    weight = torch.randn(6, 6, dtype=torch.float64)
-
-    def grad_norm_loss(activation) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.randn(4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-        x.requires_grad_(True)
-        w = weight.clone().requires_grad_(True)
-        y = activation(x @ w).square().sum()
-        (gx,) = torch.autograd.grad(y, x, create_graph=True)
-        (gw,) = torch.autograd.grad(gx.square().sum(), w)
-        return activation(x @ w), gw
-
-    plain, masked = grad_norm_loss(torch.relu), grad_norm_loss(relu)
-    assert torch.equal(plain[0], masked[0])
-    assert torch.allclose(plain[1], masked[1], rtol=1e-12)
+def test_conv_is_a_same_padded_conv1d_with_its_weight_stored_kernel_first() -> None:
+    conv = Conv(3, 4, 5)
+    torch.nn.init.normal_(conv.weight)
+    torch.nn.init.normal_(conv.bias)
+    assert conv.weight.shape == (5, 3, 4)  # (kernel, in, out)
+    reference = nn.Conv1d(3, 4, 5, padding=2)
+    with torch.no_grad():
+        reference.weight.copy_(conv.weight.permute(2, 1, 0))
+        reference.bias.copy_(conv.bias)
+    x = torch.randn(2, 3, 9)
+    assert torch.allclose(conv(x), reference(x), atol=1e-6)
 
 
 def test_paper_initialisation() -> None:
@@ -64,9 +60,8 @@ def test_paper_initialisation() -> None:
     fc = critic.fc.weight
     expected_fc = math.sqrt(2.0 / (12 * 256 + 1))
     assert abs(fc.std().item() - expected_fc) / expected_fc < 0.05
-    assert all(
-        (m.bias == 0).all() for m in critic.modules() if isinstance(m, (nn.Conv1d, nn.Linear))
-    )
+    layers = [m for m in critic.modules() if isinstance(m, (Conv, nn.Linear))]
+    assert len(layers) == 1 + 2 + 1 and all((m.bias == 0).all() for m in layers)
 
 
 def test_same_seed_same_weights() -> None:

@@ -72,7 +72,7 @@ def test_a_new_run_never_overwrites_an_old_one(tiny_corpus: Path, tmp_path: Path
 def test_non_finite_loss_stops_with_the_iteration(
     tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_loss = train_module.critic_loss
+    real_loss = train_module.critic_loss_and_grads
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
@@ -82,7 +82,7 @@ def test_non_finite_loss_stops_with_the_iteration(
             return type(parts)(parts.loss * float("nan"), parts.wasserstein, parts.gp)
         return parts
 
-    monkeypatch.setattr(train_module, "critic_loss", poisoned)
+    monkeypatch.setattr(train_module, "critic_loss_and_grads", poisoned)
     with pytest.raises(TextganError, match="iteration 3"):
         train(tiny_config(), tiny_corpus, tmp_path / "run")
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["ckpt-0000002.pt"]

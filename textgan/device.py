@@ -35,12 +35,12 @@ def fast_bf16(device: torch.device) -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for a precision option (None = plain fp32)."""
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype of the training's matrix products for a precision option."""
     if precision == "auto":
         precision = "bf16" if fast_bf16(device) else "fp32"
     if precision == "fp32":
-        return None
+        return torch.float32
     if precision == "bf16":
         return torch.bfloat16
     raise TextganError(f"--precision must be auto, fp32 or bf16, got {precision!r}")

@@ -1,8 +1,9 @@
-"""Several processes (torchrun) training one run with DistributedDataParallel.
+"""Several processes (torchrun) training one run, data-parallel.
 
 Every rank draws the GLOBAL batch's data order, noise and interpolation α from identically
 seeded generators and keeps its own slice, so N ranks with batch B compute exactly what one
-process computes with batch N·B; DDP's gradient averaging then makes the update identical.
+process computes with batch N·B; averaging the gradients over the ranks then makes the update
+identical.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from textgan.device import resolve_device
 from textgan.errors import TextganError
@@ -91,12 +91,16 @@ def main_first(world: World) -> Iterator[None]:
             dist.barrier()
 
 
-def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
-    """The module whose backward averages gradients across ranks (itself in one process)."""
+def average_gradients(module: nn.Module, world: World) -> None:
+    """Replace each parameter's .grad by its mean over the ranks (one all-reduce)."""
     if not world.distributed:
-        return module
-    device_ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=False)
+        return
+    grads = [p.grad for p in module.parameters()]
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= world.size
+    for grad, mean in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        grad.copy_(mean.view_as(grad))
 
 
 def broadcast(value: Any, world: World) -> Any:

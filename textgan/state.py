@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from textgan import __version__
 from textgan.checkpoint import (
@@ -21,11 +19,12 @@ from textgan.checkpoint import (
 from textgan.config import ModelConfig, TrainConfig
 from textgan.corpus import EncodedCorpus, encode_corpus
 from textgan.data import BatchSampler
-from textgan.device import autocast_dtype, resolve_device, tune_backend
-from textgan.distributed import SINGLE_PROCESS, World, main_first, wrap
+from textgan.device import compute_dtype, resolve_device, tune_backend
+from textgan.distributed import SINGLE_PROCESS, World, main_first
 from textgan.errors import TextganError
 from textgan.losses import sample_alpha
 from textgan.model import Critic, Generator, build_models
+from textgan.residual import StackBuffers, stack_buffers
 from textgan.vocab import Vocab
 
 RESUMABLE_OPTIONS = (
@@ -47,19 +46,20 @@ class TrainState:
     noise_rng: torch.Generator
     alpha_rng: torch.Generator
     device: torch.device
-    amp_dtype: torch.dtype | None
+    dtype: torch.dtype  # of the matrix products; weights, optimiser state and losses are fp32
     world: World = SINGLE_PROCESS
-    # the modules whose backward averages gradients over ranks (DDP); the plain ones otherwise
-    train_generator: nn.Module | None = None
-    train_critic: nn.Module | None = None
     iteration: int = 0
     seconds: float = 0.0  # training time before this process, restored on resume
+    # activation buffers of the hand-written passes, kept from step to step
+    workspace: dict[tuple[str, int, bool], StackBuffers] = field(default_factory=dict, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.train_generator is None:
-            self.train_generator = self.generator
-        if self.train_critic is None:
-            self.train_critic = self.critic
+    def buffers(self, net: str, rows: int, backward: bool = True) -> StackBuffers:
+        """The buffers of net ("generator" or "critic") over `rows` sequences."""
+        key = (net, rows, backward)
+        if key not in self.workspace:
+            module = self.generator if net == "generator" else self.critic
+            self.workspace[key] = stack_buffers(module, rows, self.dtype, backward)
+        return self.workspace[key]
 
     def noise(self) -> torch.Tensor:  # (B, noise_dim): this rank's rows of the global batch's
         shape = (self.world.size * self.config.batch_size, self.config.noise_dim)
@@ -74,12 +74,7 @@ class TrainState:
 
     @property
     def precision(self) -> str:
-        return "bf16" if self.amp_dtype == torch.bfloat16 else "fp32"
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
 
 
 def build_state(
@@ -107,25 +102,23 @@ def build_state(
         vocab=encoded.vocab,
         generator=generator,
         critic=critic,
-        opt_g=_adam(generator, config, device),
-        opt_c=_adam(critic, config, device),
+        opt_g=_adam(generator, config),
+        opt_c=_adam(critic, config),
         sampler=BatchSampler(encoded.ids, config.batch_size * world.size, device, config.seed),
         noise_rng=torch.Generator(device=device).manual_seed(config.seed + 1),
         alpha_rng=torch.Generator(device=device).manual_seed(config.seed + 2),
         device=device,
-        amp_dtype=autocast_dtype(config.precision, device),
+        dtype=compute_dtype(config.precision, device),
         world=world,
-        train_generator=wrap(generator, world, device),
-        train_critic=wrap(critic, world, device),
     )
     if saved is not None:
         restore_state(state, saved)
     return state, encoded
 
 
-def _adam(module: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
-    fused = device.type == "cuda"
-    return torch.optim.Adam(module.parameters(), lr=config.lr, betas=config.betas, fused=fused)
+def _adam(module: torch.nn.Module, config: TrainConfig) -> torch.optim.Adam:
+    """Adam with its fused kernel (CPU and CUDA): one pass over all parameters per step."""
+    return torch.optim.Adam(module.parameters(), lr=config.lr, betas=config.betas, fused=True)
 
 
 def write_checkpoint(

@@ -23,19 +23,21 @@ from textgan.checkpoint import (
     load_checkpoint,
 )
 from textgan.config import TrainConfig
-from textgan.data import one_hot
+from textgan.critic_grads import CriticWeights, critic_loss_and_grads
 from textgan.distributed import (
     World,
     any_rank,
+    average_gradients,
     broadcast,
     process_group,
 )
 from textgan.errors import TextganError, TrainingInterrupted
 from textgan.evaluation import Evaluator
-from textgan.losses import CriticLoss, critic_loss, generator_loss
+from textgan.generator_grads import GeneratorWeights, generate, generator_loss_and_grads
+from textgan.losses import CriticLoss
 from textgan.state import TrainState, build_state, check_resumable, write_checkpoint
 
-# Options that may differ when a run is resumed; everything else must match the checkpoint.
+MAX_SAMPLING_ROWS = 1024  # generated rows per sampling call (bounds its buffers' memory)
 
 
 @dataclass(frozen=True)
@@ -78,41 +80,54 @@ class TrainResult:
     last: StepStats | None
 
 
-def critic_step(state: TrainState, real_ids: torch.Tensor) -> CriticLoss:
-    """One critic update on a (B, L) batch of real ids against fresh generated samples."""
-    real = one_hot(real_ids, len(state.vocab))  # (B, L, V)
-    with torch.no_grad(), state.autocast():
-        fake = state.generator(state.noise())  # (B, L, V)
-    state.opt_c.zero_grad(set_to_none=True)
-    with state.autocast():
-        # one backward of the whole loss, GP included: under DDP the gradients are averaged once
-        parts = critic_loss(state.train_critic, real, fake, state.config.gp_weight,
-                            alpha=state.alpha())  # fmt: skip
-    parts.loss.backward()
+def critic_step(
+    state: TrainState, real_ids: torch.Tensor, fake: torch.Tensor | None = None
+) -> CriticLoss:
+    """One critic update on a (B, L) batch of real ids against generated rows (B, L, V)
+    (fresh ones when not given)."""
+    if fake is None:
+        fake = generate_fakes(state, 1)[0]
+    buffers = state.buffers("critic", 3 * real_ids.shape[0])  # real, fake and x̂ rows
+    parts = critic_loss_and_grads(state.critic, real_ids, fake, state.alpha(),
+                                  state.config.gp_weight, state.dtype, buffers)  # fmt: skip
+    average_gradients(state.critic, state.world)
     state.opt_c.step()
     return parts
 
 
 def generator_step(state: TrainState) -> torch.Tensor:
-    """One generator update against the current critic (whose weights get no gradient).
-
-    The critic is called unwrapped: its gradients are not wanted, so DDP must not wait for them.
-    """
-    state.critic.requires_grad_(False)
-    state.opt_g.zero_grad(set_to_none=True)
-    with state.autocast():
-        loss = generator_loss(state.critic, state.train_generator(state.noise()))
-    loss.backward()
+    """One generator update against the current critic (whose weights get no gradient)."""
+    batch = state.config.batch_size
+    buffers, scoring = state.buffers("generator", batch), state.buffers("critic", batch)
+    critic = CriticWeights.of(state.critic, state.dtype)
+    loss = generator_loss_and_grads(state.generator, critic, state.noise(), buffers, scoring)
+    average_gradients(state.generator, state.world)
     state.opt_g.step()
-    state.critic.requires_grad_(True)
-    return loss.detach()
+    return loss
+
+
+def generate_fakes(state: TrainState, count: int) -> torch.Tensor:
+    """count batches of generated rows (count, B, L, V), from count noise draws in order.
+
+    The generator does not change between critic steps, so an iteration's samples are made
+    together: larger matrix products, and its weights are laid out once."""
+    batch, length, vocab = state.config.batch_size, state.config.seq_len, len(state.vocab)
+    per_call = max(1, MAX_SAMPLING_ROWS // batch)
+    weights = GeneratorWeights.of(state.generator, state.dtype, backward=False)
+    fakes = []
+    for start in range(0, count, per_call):
+        steps = min(per_call, count - start)
+        buffers = state.buffers("generator", steps * batch, backward=False)
+        noise = torch.cat([state.noise() for _ in range(steps)])  # (steps·B, noise_dim)
+        fakes.append(generate(weights, noise, buffers).view(steps, batch, length, vocab))
+    return torch.cat(fakes)
 
 
 def train_iteration(state: TrainState) -> tuple[CriticLoss, torch.Tensor | None]:
     """1 generator step (skipped at iteration 0) + critic_iters critic steps."""
     g_loss = generator_step(state) if state.iteration > 0 else None
-    for _ in range(state.config.critic_iters):
-        parts = critic_step(state, state.real_batch())
+    for fake in generate_fakes(state, state.config.critic_iters):
+        parts = critic_step(state, state.real_batch(), fake)
     state.iteration += 1
     return parts, g_loss
 
@@ -132,7 +147,7 @@ def train(
 
     Every config.eval_every iterations the generator is scored (js1..js4 and word measures) and
     the scores go to metrics.jsonl, the samples to samples.txt, and the record to on_eval.
-    Launched by torchrun, the processes train one run with DDP; rank 0 alone writes files and
+    Launched by torchrun, the processes train one run together; rank 0 alone writes files and
     calls the callbacks.
     """
     with process_group(config.device) as (world, device):

@@ -1,0 +1,103 @@
+"""The generator run by hand: sampling without autograd, and its loss −E[D(G(z))] with every
+parameter gradient, on the same channels-last matrix products as the critic (residual.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from textgan.critic_grads import CriticWeights, score_and_input_grad
+from textgan.gemm_conv import interior
+from textgan.model import Generator
+from textgan.residual import (
+    StackBuffers,
+    StackWeights,
+    stack_backward,
+    stack_forward,
+    stack_weight_grads,
+)
+
+
+@dataclass(frozen=True)
+class GeneratorWeights:
+    """The generator's weights in the compute dtype and channels-last layouts."""
+
+    fc: torch.Tensor  # (L·C, noise_dim): rows ordered (position, channel)
+    fc_bias: torch.Tensor  # (L·C,)
+    stack: StackWeights
+    out: torch.Tensor  # (C, V): the last (k=1) conv
+    out_bias: torch.Tensor  # (V,)
+
+    @classmethod
+    def of(cls, generator: Generator, dtype: torch.dtype, backward: bool = True):
+        c = generator.config
+        fc = generator.fc.weight.detach().view(c.dim, c.seq_len, -1).transpose(0, 1)
+        fc_bias = generator.fc.bias.detach().view(c.dim, c.seq_len).t()
+        return cls(
+            fc=fc.reshape(c.seq_len * c.dim, -1).to(dtype),
+            fc_bias=fc_bias.reshape(-1).to(dtype),
+            stack=StackWeights.of(generator.blocks, dtype, backward),
+            out=generator.out.weight.detach()[0].to(dtype),
+            out_bias=generator.out.bias.detach().to(dtype),
+        )
+
+
+def _last_hidden(weights: GeneratorWeights, z: torch.Tensor, buffers: StackBuffers):
+    """(N, noise_dim) → the stack's output (N, L, C)."""
+    length = weights.fc.shape[0] // weights.stack.forward[0].shape[1]
+    h = F.linear(z.to(weights.fc.dtype), weights.fc, weights.fc_bias)  # (N, L·C)
+    return stack_forward(h.view(z.shape[0], length, -1), weights.stack, buffers)
+
+
+@torch.no_grad()
+def generate(weights: GeneratorWeights, z: torch.Tensor, buffers: StackBuffers) -> torch.Tensor:
+    """Noise (N, noise_dim) → softmax rows (N, L, V), fp32: what Generator.forward computes."""
+    return torch.softmax(_logits(weights, _last_hidden(weights, z, buffers)), dim=-1)
+
+
+def _logits(weights: GeneratorWeights, h: torch.Tensor) -> torch.Tensor:
+    """The last (k=1) conv: (N, L, C) → (N, L, V), fp32."""
+    n, length, channels = h.shape
+    logits = torch.addmm(weights.out_bias, h.view(n * length, channels), weights.out)
+    return logits.float().view(n, length, -1)
+
+
+@torch.no_grad()
+def generator_loss_and_grads(
+    generator: Generator,
+    critic: CriticWeights,
+    z: torch.Tensor,
+    buffers: StackBuffers,
+    critic_buffers: StackBuffers,
+) -> torch.Tensor:
+    """Set every generator parameter's .grad to d(−mean D(G(z)))/d(parameter) (fp32); return
+    that loss. buffers, critic_buffers: stack_buffers of the generator and the critic, B rows."""
+    dtype = critic.embed.dtype
+    weights = GeneratorWeights.of(generator, dtype)
+    batch = z.shape[0]
+    h = _last_hidden(weights, z, buffers)  # (B, L, C)
+    length, channels = h.shape[1:]
+    fake = torch.softmax(_logits(weights, h), dim=-1)  # (B, L, V)
+    scores, grad_fake = score_and_input_grad(critic, fake, -1.0 / batch, critic_buffers)
+    # softmax backward, in fp32
+    grad_logits = fake * (grad_fake - (grad_fake * fake).sum(dim=-1, keepdim=True))  # (B, L, V)
+    grad_rows = grad_logits.to(dtype).view(batch * length, -1)  # (B·L, V)
+    grad_out = (h.view(batch * length, channels).t() @ grad_rows).float()  # (C, V)
+    interior(buffers.upstream, weights.stack.kernel).copy_((grad_rows @ weights.out.t()).view_as(h))
+    u0 = stack_backward(weights.stack, buffers).reshape(batch, length * channels)  # (B, L·C)
+    conv_grads, bias_grads = stack_weight_grads(weights.stack, buffers, [slice(None)])
+
+    c = generator.config
+    grad_fc = (u0.t() @ z.to(dtype)).float()  # (L·C, noise_dim), rows (position, channel)
+    generator.fc.weight.grad = (
+        grad_fc.view(length, channels, -1).transpose(0, 1).reshape(c.dim * c.seq_len, -1)
+    )
+    generator.fc.bias.grad = u0.sum(0).float().view(length, channels).t().reshape(-1)
+    convs = [conv for block in generator.blocks for conv in (block.conv1, block.conv2)]
+    for conv, weight_grad, bias_grad in zip(convs, conv_grads, bias_grads, strict=True):
+        conv.weight.grad, conv.bias.grad = weight_grad, bias_grad
+    generator.out.weight.grad = grad_out.unsqueeze(0)  # (1, C, V)
+    generator.out.bias.grad = grad_logits.sum(dim=(0, 1))
+    return -scores.mean()

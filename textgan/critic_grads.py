@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import torch
 
-from textgan.gemm_conv import interior
 from textgan.losses import GRAD_NORM_EPS, CriticLoss
 from textgan.model import Critic
 from textgan.residual import (
@@ -63,7 +62,7 @@ def score_and_input_grad(
     h = _embed_soft(weights, x.to(weights.embed.dtype))  # (N, L, C)
     h = stack_forward(h, weights.stack, buffers)
     scores = _scores(weights, h)  # (N,)
-    interior(buffers.upstream, weights.stack.kernel).copy_(weights.head * scale)
+    buffers.upstream.copy_(weights.head * scale)
     u0 = stack_backward(weights.stack, buffers)  # (N, L, C)
     return scores, (u0.reshape(n * length, -1) @ weights.embed.t()).float().view(n, length, vocab)
 
@@ -85,7 +84,6 @@ def critic_loss_and_grads(
     weights = CriticWeights.of(critic, dtype)
     if buffers is None:
         buffers = stack_buffers(critic, 3 * batch, dtype)
-    k = weights.stack.kernel
     fake = fake.float()
     # x̂ = real + α·(fake − real) = α·fake + (1 − α) at each real id
     x_hat = fake * alpha.view(-1, 1, 1)  # (B, L, V)
@@ -100,7 +98,7 @@ def critic_loss_and_grads(
     # upstream: ∓1/B·head for the Wasserstein rows; head for x̂, whose backward is ∇x̂ D
     scale = torch.ones(3 * batch, 1, 1, dtype=dtype, device=h.device)
     scale[:batch], scale[batch : 2 * batch] = -1.0 / batch, 1.0 / batch
-    interior(buffers.upstream, k).copy_(weights.head * scale)
+    buffers.upstream.copy_(weights.head * scale)
     u0 = stack_backward(weights.stack, buffers).reshape(3 * batch * length, -1)  # (3B·L, C)
     x_rows = slice(2 * batch * length, 3 * batch * length)
     grad_x = (u0[x_rows] @ weights.embed.t()).float().view(batch, length, -1)  # (B, L, V)

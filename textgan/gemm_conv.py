@@ -12,52 +12,67 @@ from __future__ import annotations
 import torch
 
 
-def padded_zeros(
-    n: int, length: int, channels: int, kernel: int, dtype: torch.dtype, device: torch.device
-) -> torch.Tensor:
-    """A zeroed buffer (N, L + 2·pad, C); write activations into interior(buffer)."""
-    return torch.zeros(n, length + 2 * (kernel // 2), channels, dtype=dtype, device=device)
+class Padded:
+    """A zero-padded activation buffer (N, L + 2·pad, C) and its fixed views.
+
+    Activations are written into .interior and the pad rows stay zero, so an im2col matrix is
+    one copy of the .windows view (Im2col)."""
+
+    def __init__(self, buffer: torch.Tensor, kernel: int) -> None:
+        n, padded_length, channels = buffer.shape
+        pad = kernel // 2
+        self.buffer, self.kernel = buffer, kernel
+        self.interior = buffer[:, pad : padded_length - pad]  # (N, L, C)
+        self.windows = buffer.unfold(1, kernel, 1).transpose(2, 3)  # (N, L, K, C)
+        # the windows of every flat row but the first and last pad ones, and those rows: the
+        # ones centred on pad rows mix neighbouring samples (see weight_grad_matrix)
+        flat = buffer.view(n * padded_length, channels)
+        rows = n * padded_length - 2 * pad
+        self.flat_windows = flat.as_strided((rows, kernel * channels), (channels, 1))
+        self.flat_centres = flat[pad : pad + rows]  # (rows, C)
+
+    @classmethod
+    def zeros(
+        cls, n: int, length: int, channels: int, kernel: int, dtype: torch.dtype, device
+    ) -> Padded:
+        pad = kernel // 2
+        buffer = torch.zeros(n, length + 2 * pad, channels, dtype=dtype, device=device)
+        return cls(buffer, kernel)
+
+    def rows(self, selection: slice) -> Padded:
+        """The same views for some of the N rows."""
+        return Padded(self.buffer[selection], self.kernel)
 
 
-def interior(buffer: torch.Tensor, kernel: int) -> torch.Tensor:
-    """The (N, L, C) view of a padded buffer's non-pad rows."""
-    pad = kernel // 2
-    return buffer[:, pad : buffer.shape[1] - pad]
+class Im2col:
+    """A scratch matrix that im2col copies go to (one at a time)."""
+
+    def __init__(self, rows: int, width: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.data = torch.empty(rows, width, dtype=dtype, device=device)
+        self._targets: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, x: Padded) -> torch.Tensor:
+        """(N·L, K·C): row (n, t) holds x[n, t − pad : t + pad + 1]."""
+        shape = tuple(x.windows.shape)  # (N, L, K, C)
+        if shape not in self._targets:
+            matrix = self.data[: shape[0] * shape[1]]
+            self._targets[shape] = (matrix, matrix.view(shape))
+        matrix, target = self._targets[shape]
+        target.copy_(x.windows)
+        return matrix
+
+    def flat(self, x: Padded) -> torch.Tensor:
+        """(N·T − 2·pad, K·C): x.flat_windows."""
+        matrix = self.data[: x.flat_windows.shape[0]]
+        return matrix.copy_(x.flat_windows)
 
 
-def im2col(buffer: torch.Tensor, kernel: int, out: torch.Tensor) -> torch.Tensor:
-    """Padded (N, L + 2·pad, C) → out (N·L, K·C): row (n, t) = x[n, t − pad : t + pad + 1]."""
-    n, padded_length, channels = buffer.shape
-    length = padded_length - 2 * (kernel // 2)
-    windows = buffer.unfold(1, kernel, 1).transpose(2, 3)  # (N, L, K, C), a view
-    out = out[: n * length]
-    out.view(n, length, kernel, channels).copy_(windows)
-    return out
-
-
-def im2col_flat(buffer: torch.Tensor, kernel: int, out: torch.Tensor) -> torch.Tensor:
-    """Padded (N, T, C) → out (N·T − 2·pad, K·C): the windows around every flat row but the first
-    and last pad ones. Rows centred on pad rows mix neighbouring samples; they are only ever
-    multiplied by gradient rows that are zero there (see weight_grad_matrix)."""
-    n, padded_length, channels = buffer.shape
-    rows = n * padded_length - 2 * (kernel // 2)
-    flat = buffer.view(n * padded_length, channels)
-    out = out[:rows]
-    out.copy_(flat.as_strided((rows, kernel * channels), (channels, 1)))
-    return out
-
-
-def weight_grad_matrix(
-    inputs: torch.Tensor, out_grads: torch.Tensor, kernel: int, cols: torch.Tensor
-) -> torch.Tensor:
+def weight_grad_matrix(inputs: Padded, out_grads: Padded, cols: Im2col) -> torch.Tensor:
     """Σ over rows of im2col(input)ᵀ · dS/d(output): (K·C_in, C_out), the weight's layout.
 
-    inputs and out_grads are padded buffers (N, T, C) with zero pad rows; working on every flat
-    row avoids copying the out_grads' interiors (the pad rows add zero)."""
-    pad = kernel // 2
-    n, padded_length, channels = out_grads.shape
-    grads = out_grads.view(n * padded_length, channels)[pad : n * padded_length - pad]
-    return im2col_flat(inputs, kernel, cols).t() @ grads
+    Works on every flat row, so nothing is copied out of out_grads: the rows centred on pad rows
+    are multiplied by out_grads' pad rows, which are zero."""
+    return cols.flat(inputs).t() @ out_grads.flat_centres
 
 
 def forward_matrix(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

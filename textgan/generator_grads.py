@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from textgan.critic_grads import CriticWeights, score_and_input_grad
-from textgan.gemm_conv import interior
 from textgan.model import Generator
 from textgan.residual import (
     StackBuffers,
@@ -85,7 +84,7 @@ def generator_loss_and_grads(
     grad_logits = fake * (grad_fake - (grad_fake * fake).sum(dim=-1, keepdim=True))  # (B, L, V)
     grad_rows = grad_logits.to(dtype).view(batch * length, -1)  # (B·L, V)
     grad_out = (h.view(batch * length, channels).t() @ grad_rows).float()  # (C, V)
-    interior(buffers.upstream, weights.stack.kernel).copy_((grad_rows @ weights.out.t()).view_as(h))
+    buffers.upstream.copy_((grad_rows @ weights.out.t()).view_as(h))
     u0 = stack_backward(weights.stack, buffers).reshape(batch, length * channels)  # (B, L·C)
     conv_grads, bias_grads = stack_weight_grads(weights.stack, buffers, [slice(None)])
 

@@ -20,11 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from textgan.gemm_conv import (
+    Im2col,
+    Padded,
     backward_matrix,
     forward_matrix,
-    im2col,
-    interior,
-    padded_zeros,
     weight_grad_matrix,
 )
 from textgan.model import RESIDUAL_SCALE
@@ -58,18 +57,11 @@ class StackWeights:
         )
 
 
-@dataclass(frozen=True)
 class StackBuffers:
-    """Zero-padded buffers (…, N, L + 2·pad, C) for one stack over N rows, reused across steps."""
+    """Zero-padded buffers (Padded, N rows) for one stack's passes, reused from step to step."""
 
-    inputs: torch.Tensor  # (2·blocks, …): each conv's ReLU'd input (its mask; weight-grad input)
-    out_grads: torch.Tensor  # (2·blocks, …): dS/d(conv1 output) and dS/d(block output) per block
-    input_grad: torch.Tensor  # (N, L + 2·pad, C): dS/d(stack input)
-    cols: torch.Tensor  # (N·(L + 2·pad), K·C) im2col scratch
-
-    @classmethod
-    def allocate(
-        cls,
+    def __init__(
+        self,
         n: int,
         length: int,
         channels: int,
@@ -78,34 +70,43 @@ class StackBuffers:
         dtype: torch.dtype,
         device: torch.device,
         backward: bool = True,
-    ) -> StackBuffers:
+    ) -> None:
         """backward=False: buffers for a forward only (one input buffer shared by every conv)."""
 
-        def new(count: int) -> torch.Tensor:
-            return padded_zeros(count * n, length, channels, kernel, dtype, device).unflatten(
-                0, (count, n)
-            )
+        def new(count: int) -> tuple[torch.Tensor, list[Padded]]:
+            shape = (count, n, length + 2 * (kernel // 2), channels)
+            stacked = torch.zeros(shape, dtype=dtype, device=device)
+            return stacked, [Padded(buffer, kernel) for buffer in stacked]
 
-        cols = torch.empty(n * (length + kernel - 1), kernel * channels, dtype=dtype, device=device)
-        if not backward:
-            return cls(new(1), new(0), new(1)[0], cols)
-        return cls(new(2 * n_blocks), new(2 * n_blocks), new(1)[0], cols)
+        count = 2 * n_blocks if backward else 1
+        _, self.inputs = new(count)  # per conv: its ReLU'd input (mask; weight-gradient input)
+        # per block: dS/d(conv1 output), then dS/d(block output); those last are u(1..n_blocks)
+        self.stacked_out_grads, self.out_grads = new(count if backward else 0)
+        self.input_grad = new(1)[1][0]  # dS/d(stack input), u(0)
+        self.cols = Im2col(n * (length + kernel - 1), kernel * channels, dtype, device)
+        self._row_views: dict[tuple[int, int, int], Padded] = {}
 
-    def input(self, j: int) -> torch.Tensor:
-        """Conv j's ReLU'd input (N, T, C) (one shared buffer when there is no backward)."""
-        return self.inputs[j if len(self.inputs) > 1 else 0]
+    def input(self, j: int) -> Padded:
+        """Conv j's ReLU'd input (one shared buffer when there is no backward)."""
+        return self.inputs[j % len(self.inputs)]
+
+    def input_rows(self, j: int, rows: slice) -> Padded:
+        key = (j, rows.start, rows.stop)
+        if key not in self._row_views:
+            self._row_views[key] = self.input(j).rows(rows)
+        return self._row_views[key]
 
     @property
     def upstream(self) -> torch.Tensor:
-        """Where stack_backward reads dS/d(stack output) (N, T, C): write its interior."""
-        return self.out_grads[-1]
+        """Where stack_backward reads dS/d(stack output): an (N, L, C) view to write."""
+        return self.out_grads[-1].interior
 
-    def u(self, i: int) -> torch.Tensor:
-        """dS/d(input of block i) (N, T, C); u(n_blocks) is the upstream."""
+    def u(self, i: int) -> Padded:
+        """dS/d(input of block i); u(n_blocks) is the upstream."""
         return self.input_grad if i == 0 else self.out_grads[2 * i - 1]
 
-    def v1(self, i: int) -> torch.Tensor:
-        """dS/d(conv1 output) of block i (N, T, C)."""
+    def v1(self, i: int) -> Padded:
+        """dS/d(conv1 output) of block i."""
         return self.out_grads[2 * i]
 
 
@@ -115,41 +116,35 @@ def stack_buffers(
     """Buffers for the block stack of a Generator or Critic over `rows` sequences."""
     c = net.config
     kernel, device = net.blocks[0].conv1.kernel, next(net.parameters()).device
-    return StackBuffers.allocate(
-        rows, c.seq_len, c.dim, c.n_blocks, kernel, dtype, device, backward
-    )
+    return StackBuffers(rows, c.seq_len, c.dim, c.n_blocks, kernel, dtype, device, backward)
 
 
 def stack_forward(h: torch.Tensor, weights: StackWeights, buffers: StackBuffers) -> torch.Tensor:
     """h (N, L, C), contiguous, is updated in place to the stack's output; buffers.inputs keep
     every conv's ReLU'd input."""
-    n, length, channels = h.shape
-    k = weights.kernel
     for i in range(0, len(weights.forward), 2):
         branch = h
         for j in (i, i + 1):
-            torch.clamp_min(branch, 0, out=interior(buffers.input(j), k))  # relu
-            cols = im2col(buffers.input(j), k, buffers.cols)  # (N·L, K·C)
-            branch = torch.addmm(weights.biases[j], cols, weights.forward[j])
-            branch = branch.view(n, length, channels)
+            inputs = buffers.input(j)
+            torch.clamp_min(branch, 0, out=inputs.interior)  # relu
+            cols = buffers.cols(inputs)  # (N·L, K·C)
+            branch = torch.addmm(weights.biases[j], cols, weights.forward[j]).view_as(h)
         h.add_(branch, alpha=RESIDUAL_SCALE)
     return h
 
 
 def stack_backward(weights: StackWeights, buffers: StackBuffers) -> torch.Tensor:
-    """From the upstream dS/d(output) in interior(buffers.upstream) to dS/d(input), returned
-    as an (N, L, C) view; on the way, buffers.out_grads fill with the convs' output gradients."""
-    k = weights.kernel
-    n = buffers.input_grad.shape[0]
+    """From the upstream dS/d(output) in buffers.upstream to dS/d(input), returned as an
+    (N, L, C) view; on the way, buffers.out_grads fill with the convs' output gradients."""
     for i in reversed(range(len(weights.forward) // 2)):
-        c1, c2 = 2 * i, 2 * i + 1
-        p = F.linear(im2col(buffers.u(i + 1), k, buffers.cols), weights.backward[c2])  # dS/dr2
-        dr2 = p.view(n, -1, p.shape[1])  # (N, L, C)
-        _mask_into(dr2, interior(buffers.input(c2), k), 0, grad_input=interior(buffers.v1(i), k))
-        q = F.linear(im2col(buffers.v1(i), k, buffers.cols), weights.backward[c1])  # dS/dr1
-        dh = _mask(q.view_as(dr2), interior(buffers.input(c1), k), 0)
-        torch.add(interior(buffers.u(i + 1), k), dh, out=interior(buffers.u(i), k))
-    return interior(buffers.u(0), k)
+        c1, c2, v1 = 2 * i, 2 * i + 1, buffers.v1(i)
+        dr2 = F.linear(buffers.cols(buffers.u(i + 1)), weights.backward[c2])  # dS/dr2
+        dr2 = dr2.view_as(v1.interior)  # (N, L, C)
+        _mask_into(dr2, buffers.input(c2).interior, 0, grad_input=v1.interior)
+        dr1 = F.linear(buffers.cols(v1), weights.backward[c1]).view_as(dr2)  # dS/dr1
+        dh = _mask(dr1, buffers.input(c1).interior, 0)
+        torch.add(buffers.u(i + 1).interior, dh, out=buffers.u(i).interior)
+    return buffers.u(0).interior
 
 
 def stack_second_order(
@@ -162,13 +157,12 @@ def stack_second_order(
     im2col(δ at its output)ᵀ @ (its out_grad): that δ overwrites the rows' ReLU'd inputs (whose
     masks are used here for the last time), so stack_weight_grads picks it up with the rest.
     """
-    k = weights.kernel
     for i in range(0, len(weights.forward), 2):
         branch = delta
         for j in (i, i + 1):
-            inputs = buffers.input(j)[rows]  # (M, L + 2·pad, C)
-            _mask_into(branch, interior(inputs, k), 0, grad_input=interior(inputs, k))
-            branch = (im2col(inputs, k, buffers.cols) @ weights.forward[j]).view_as(delta)
+            inputs = buffers.input_rows(j, rows)
+            _mask_into(branch, inputs.interior, 0, grad_input=inputs.interior)
+            branch = (buffers.cols(inputs) @ weights.forward[j]).view_as(delta)
         delta.add_(branch, alpha=RESIDUAL_SCALE)
     return delta
 
@@ -182,13 +176,15 @@ def stack_weight_grads(
     Bias gradients add up the out_grads over the rows in bias_rows, one sum per slice: terms
     that cancel exactly (D(fake) − D(real) on one bias) then give exactly zero."""
     k = weights.kernel
-    scales = torch.tensor([1.0, RESIDUAL_SCALE], device=buffers.cols.device)
-    scales = scales.repeat(len(weights.forward) // 2).unsqueeze(1)  # (2·blocks, 1): v2 = 0.3·u
     conv_grads = []
     for j, (inputs, out_grad) in enumerate(zip(buffers.inputs, buffers.out_grads, strict=True)):
-        matrix = weight_grad_matrix(inputs, out_grad, k, buffers.cols)  # (K·C, C)
-        matrix = matrix.float().mul_(scales[j])
-        conv_grads.append(matrix.view(k, -1, matrix.shape[1]))
-    sums = [buffers.out_grads[:, rows].flatten(1, 2).sum(1) for rows in bias_rows]
-    bias_grads = torch.stack(sums).float().sum(0).mul_(scales)  # (2·blocks, C)
+        scale = RESIDUAL_SCALE if j % 2 else 1.0  # the out_grad kept for conv2 is u; v2 = 0.3·u
+        matrix = weight_grad_matrix(inputs, out_grad, buffers.cols)  # (K·C, C)
+        conv_grads.append(matrix.float().mul_(scale).view(k, -1, matrix.shape[1]))
+    out_grads = buffers.stacked_out_grads  # (2·blocks, N, T, C)
+    sums = [out_grads[:, rows].flatten(1, 2).sum(1) for rows in bias_rows]  # (2·blocks, C) each
+    scales = torch.tensor([1.0, RESIDUAL_SCALE], device=out_grads.device).repeat(
+        len(out_grads) // 2
+    )
+    bias_grads = torch.stack(sums).float().sum(0).mul_(scales.unsqueeze(1))
     return conv_grads, list(bias_grads.unbind())

@@ -1,4 +1,5 @@
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,42 @@ def test_other_format_version_is_refused(run: Path, tmp_path: Path) -> None:
     torch.save(saved, path)
     with pytest.raises(TextganError, match="another textgan version"):
         load_checkpoint(path)
+
+
+def as_format_1(saved: dict) -> dict:
+    """A checkpoint as format 1 wrote it: conv weights and their Adam moments (out, in, kernel)."""
+
+    def old(tensors: dict) -> dict:
+        return {
+            k: v.permute(2, 1, 0).contiguous() if v.dim() == 3 else v for k, v in tensors.items()
+        }
+
+    payload = {**saved, "format_version": 1}
+    for net, optimizer in (("generator", "opt_g"), ("critic", "opt_c")):
+        payload[net] = old(saved[net])
+        state = {i: old(moments) for i, moments in saved[optimizer]["state"].items()}
+        payload[optimizer] = {**saved[optimizer], "state": state}
+    return payload
+
+
+def test_format_1_checkpoints_are_read_with_their_conv_weights_reordered(
+    run: Path, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """A run saved by format 1 samples the same text and resumes with the same Adam moments."""
+    saved = load_checkpoint(run)
+    old_run = tmp_path / "old"
+    old_run.mkdir()
+    torch.save(as_format_1(saved), old_run / run.name)
+    upgraded = load_checkpoint(old_run / run.name)
+    assert upgraded["format_version"] == 2
+    for net, optimizer in (("generator", "opt_g"), ("critic", "opt_c")):
+        for key, value in saved[net].items():
+            assert torch.equal(upgraded[net][key], value), key
+        for index, moments in saved[optimizer]["state"].items():
+            for key, value in moments.items():
+                assert torch.equal(upgraded[optimizer]["state"][index][key], value), (index, key)
+    assert sample(old_run / run.name, 8, seed=3) == sample(run, 8, seed=3)
+    assert train(replace(CONFIG, iters=3), tiny_corpus, old_run, resume=True).iteration == 3
 
 
 class _Exploit:

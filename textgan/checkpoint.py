@@ -17,7 +17,7 @@ from textgan.errors import TextganError
 from textgan.fileio import atomic_open
 
 FORMAT = "textgan-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: conv weights are (kernel, in, out); 1 had nn.Conv1d's (out, in, kernel)
 _NAME = re.compile(r"^ckpt-(\d{7,})\.pt$")
 _TEMP_NAME = re.compile(r"^\.ckpt-\d{7,}\.pt\..+\.tmp$")  # atomic_open's temp files
 SAVE_DELAY_ENV = "TEXTGAN_TEST_SAVE_DELAY"  # seconds; lets tests kill a run mid-write
@@ -75,14 +75,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise TextganError(unreadable) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise TextganError(f"{path} is not a textgan checkpoint")
-    if payload.get("format_version") != FORMAT_VERSION:
+    if payload.get("format_version") not in (1, FORMAT_VERSION):
         raise TextganError(
             f"{path} was written by another textgan version "
-            f"(format {payload.get('format_version')}, this one reads {FORMAT_VERSION})"
+            f"(format {payload.get('format_version')}, this one reads 1 and {FORMAT_VERSION})"
         )
     missing = [k for k in REQUIRED_KEYS if k not in payload]
     if missing:
         raise TextganError(f"{path} is incomplete: missing {', '.join(missing)}")
+    return _upgrade(payload)
+
+
+def _upgrade(payload: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 payload in format 2: its conv weights, and their Adam moments, go from
+    (out, in, kernel) to (kernel, in, out). The nets have no buffers, so their state-dict order
+    is the optimisers' parameter order."""
+    if payload["format_version"] == 1:
+        for net, optimizer in (("generator", "opt_g"), ("critic", "opt_c")):
+            moments = payload.get(optimizer, {}).get("state", {})
+            for index, (name, weight) in enumerate(list(payload[net].items())):
+                if weight.dim() != 3:
+                    continue
+                payload[net][name] = weight.permute(2, 1, 0).contiguous()
+                for key, value in moments.get(index, {}).items():
+                    if key in ("exp_avg", "exp_avg_sq"):
+                        moments[index][key] = value.permute(2, 1, 0).contiguous()
+        payload["format_version"] = 2
     return payload
 
 

@@ -163,8 +163,10 @@ def restore_state(state: TrainState, saved: dict[str, Any]) -> None:
         raise TextganError("the checkpoint's model does not match this corpus and configuration")
     state.generator.load_state_dict(saved["generator"])
     state.critic.load_state_dict(saved["critic"])
-    state.opt_g.load_state_dict(saved["opt_g"])
-    state.opt_c.load_state_dict(saved["opt_c"])
+    for optimizer, saved_state in ((state.opt_g, saved["opt_g"]), (state.opt_c, saved["opt_c"])):
+        optimizer.load_state_dict(saved_state)
+        for group in optimizer.param_groups:  # a checkpoint's own settings may predate fused
+            group["fused"], group["foreach"] = True, None
     state.noise_rng.set_state(saved["rng"]["noise"])
     state.alpha_rng.set_state(saved["rng"]["alpha"])
     state.sampler.load_state_dict(saved["rng"]["sampler"])

@@ -142,6 +142,24 @@ def test_bf16_critic_step_is_close_to_fp32(tiny_corpus: Path, device: torch.devi
         assert group["exp_avg"].dtype == torch.float32
 
 
+def test_bf16_generator_step_is_close_to_fp32(tiny_corpus: Path, device: torch.device) -> None:
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    fp32 = trained_state(tiny_corpus, device, "fp32")
+    bf16 = trained_state(tiny_corpus, device, "bf16")
+    bf16.generator.load_state_dict(fp32.generator.state_dict())
+    bf16.critic.load_state_dict(fp32.critic.state_dict())
+    fixed_inputs(fp32)
+    bf16.noise = fp32.noise
+    ref_loss = generator_step(fp32).item()
+    ref = [p.grad.clone() for p in fp32.generator.parameters()]
+    loss = generator_step(bf16).item()
+    assert relative(loss, ref_loss) <= 2e-2
+    for (name, p), b in zip(bf16.generator.named_parameters(), ref, strict=True):
+        assert p.grad.dtype == torch.float32, name
+        assert F.cosine_similarity(p.grad.flatten(), b.flatten(), dim=0) >= 0.99, name
+
+
 @pytest.mark.parametrize(
     ("amx", "avx512_bf16", "expected"),
     [(True, False, torch.bfloat16), (False, True, torch.bfloat16), (False, False, torch.float32)],

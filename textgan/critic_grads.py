@@ -29,6 +29,7 @@ from textgan.residual import (
     stack_forward,
     stack_second_order,
     stack_weight_grads,
+    wide,
 )
 
 
@@ -50,7 +51,7 @@ class CriticWeights:
             embed_bias=critic.inp.bias.detach().to(dtype),
             stack=StackWeights.of(critic.blocks, dtype),
             head=critic.fc.weight.detach().view(c.dim, c.seq_len).t().to(dtype).contiguous(),
-            head_bias=critic.fc.bias.detach()[0].float(),
+            head_bias=critic.fc.bias.detach()[0].to(wide(dtype)),
         )
 
 
@@ -64,7 +65,8 @@ def score_and_input_grad(
     scores = _scores(weights, h)  # (N,)
     buffers.upstream.copy_(weights.head * scale)
     u0 = stack_backward(weights.stack, buffers)  # (N, L, C)
-    return scores, (u0.reshape(n * length, -1) @ weights.embed.t()).float().view(n, length, vocab)
+    grad = u0.reshape(n * length, -1) @ weights.embed.t()  # (N·L, V)
+    return scores, grad.to(scores.dtype).view(n, length, vocab)
 
 
 @torch.no_grad()
@@ -84,7 +86,7 @@ def critic_loss_and_grads(
     weights = CriticWeights.of(critic, dtype)
     if buffers is None:
         buffers = stack_buffers(critic, 3 * batch, dtype)
-    fake = fake.float()
+    fake = fake.to(wide(dtype))
     # x̂ = real + α·(fake − real) = α·fake + (1 − α) at each real id
     x_hat = fake * alpha.view(-1, 1, 1)  # (B, L, V)
     x_hat.scatter_add_(2, real_ids.unsqueeze(2), (1 - alpha).view(-1, 1, 1).expand(-1, length, 1))
@@ -101,7 +103,7 @@ def critic_loss_and_grads(
     buffers.upstream.copy_(weights.head * scale)
     u0 = stack_backward(weights.stack, buffers).reshape(3 * batch * length, -1)  # (3B·L, C)
     x_rows = slice(2 * batch * length, 3 * batch * length)
-    grad_x = (u0[x_rows] @ weights.embed.t()).float().view(batch, length, -1)  # (B, L, V)
+    grad_x = (u0[x_rows] @ weights.embed.t()).to(fake.dtype).view(batch, length, -1)  # (B, L, V)
     norms = torch.sqrt(grad_x.square().sum(dim=(1, 2)) + GRAD_NORM_EPS)  # (B,)
     gp = (norms - 1).square().mean()
 
@@ -120,7 +122,8 @@ def critic_loss_and_grads(
 
 def _scores(weights: CriticWeights, h: torch.Tensor) -> torch.Tensor:
     """The head on the stack's output (N, L, C) → (N,), fp32."""
-    return h.flatten(1).float() @ weights.head.flatten().float() + weights.head_bias
+    wide_dtype = weights.head_bias.dtype
+    return h.flatten(1).to(wide_dtype) @ weights.head.flatten().to(wide_dtype) + weights.head_bias
 
 
 def _embed_soft(weights: CriticWeights, x: torch.Tensor) -> torch.Tensor:
@@ -144,18 +147,19 @@ def _set_grads(
     batch, length = real_ids.shape
     real_rows, soft_rows = slice(0, batch * length), slice(batch * length, None)
     # first layer: one-hot real rows add u0 at their ids; fake and δx rows are a product
-    embed = (soft.reshape(-1, soft.shape[-1]).t() @ u0[soft_rows]).float()  # (V, C)
-    embed.index_add_(0, real_ids.flatten(), u0[real_rows].float())
+    grad_dtype = critic.inp.weight.dtype
+    embed = (soft.reshape(-1, soft.shape[-1]).t() @ u0[soft_rows]).to(grad_dtype)  # (V, C)
+    embed.index_add_(0, real_ids.flatten(), u0[real_rows].to(grad_dtype))
     critic.inp.weight.grad = embed.unsqueeze(0)  # (1, V, C)
-    critic.inp.bias.grad = u0[: 2 * batch * length].sum(0).float()
+    critic.inp.bias.grad = u0[: 2 * batch * length].sum(0).to(grad_dtype)
     convs = [conv for block in critic.blocks for conv in (block.conv1, block.conv2)]
     for conv, weight_grad, bias_grad in zip(convs, conv_grads, bias_grads, strict=True):
         conv.weight.grad, conv.bias.grad = weight_grad, bias_grad
     # head: mean h(fake) − mean h(real) from the Wasserstein term, Σ δ from the penalty
     head = (
-        h[batch : 2 * batch].mean(0, dtype=torch.float32)
-        - h[:batch].mean(0, dtype=torch.float32)
-        + delta_top.sum(0, dtype=torch.float32)
+        h[batch : 2 * batch].mean(0, dtype=grad_dtype)
+        - h[:batch].mean(0, dtype=grad_dtype)
+        + delta_top.sum(0, dtype=grad_dtype)
     )  # (L, C)
     critic.fc.weight.grad = head.t().reshape(1, -1).contiguous()  # (1, C·L)
     critic.fc.bias.grad = torch.zeros_like(critic.fc.bias)  # Σ of ∓1/B over the batch

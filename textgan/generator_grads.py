@@ -16,6 +16,7 @@ from textgan.residual import (
     stack_backward,
     stack_forward,
     stack_weight_grads,
+    wide,
 )
 
 
@@ -60,7 +61,7 @@ def _logits(weights: GeneratorWeights, h: torch.Tensor) -> torch.Tensor:
     """The last (k=1) conv: (N, L, C) → (N, L, V), fp32."""
     n, length, channels = h.shape
     logits = torch.addmm(weights.out_bias, h.view(n * length, channels), weights.out)
-    return logits.float().view(n, length, -1)
+    return logits.to(wide(logits.dtype)).view(n, length, -1)
 
 
 @torch.no_grad()
@@ -71,8 +72,8 @@ def generator_loss_and_grads(
     buffers: StackBuffers,
     critic_buffers: StackBuffers,
 ) -> torch.Tensor:
-    """Set every generator parameter's .grad to d(−mean D(G(z)))/d(parameter) (fp32); return
-    that loss. buffers, critic_buffers: stack_buffers of the generator and the critic, B rows."""
+    """Set every generator parameter's .grad to d(−mean D(G(z)))/d(parameter); return that
+    loss. buffers, critic_buffers: stack_buffers of the generator and the critic, B rows."""
     dtype = critic.embed.dtype
     weights = GeneratorWeights.of(generator, dtype)
     batch = z.shape[0]
@@ -80,23 +81,25 @@ def generator_loss_and_grads(
     length, channels = h.shape[1:]
     fake = torch.softmax(_logits(weights, h), dim=-1)  # (B, L, V)
     scores, grad_fake = score_and_input_grad(critic, fake, -1.0 / batch, critic_buffers)
-    # softmax backward, in fp32
+    # softmax backward, in fp32 (fp64 in fp64)
     grad_logits = fake * (grad_fake - (grad_fake * fake).sum(dim=-1, keepdim=True))  # (B, L, V)
     grad_rows = grad_logits.to(dtype).view(batch * length, -1)  # (B·L, V)
-    grad_out = (h.view(batch * length, channels).t() @ grad_rows).float()  # (C, V)
+    grad_out = h.view(batch * length, channels).t() @ grad_rows  # (C, V)
     buffers.upstream.copy_((grad_rows @ weights.out.t()).view_as(h))
     u0 = stack_backward(weights.stack, buffers).reshape(batch, length * channels)  # (B, L·C)
     conv_grads, bias_grads = stack_weight_grads(weights.stack, buffers, [slice(None)])
 
-    c = generator.config
-    grad_fc = (u0.t() @ z.to(dtype)).float()  # (L·C, noise_dim), rows (position, channel)
-    generator.fc.weight.grad = (
-        grad_fc.view(length, channels, -1).transpose(0, 1).reshape(c.dim * c.seq_len, -1)
-    )
-    generator.fc.bias.grad = u0.sum(0).float().view(length, channels).t().reshape(-1)
-    convs = [conv for block in generator.blocks for conv in (block.conv1, block.conv2)]
-    for conv, weight_grad, bias_grad in zip(convs, conv_grads, bias_grads, strict=True):
-        conv.weight.grad, conv.bias.grad = weight_grad, bias_grad
-    generator.out.weight.grad = grad_out.unsqueeze(0)  # (1, C, V)
-    generator.out.bias.grad = grad_logits.sum(dim=(0, 1))
+    grad_fc = u0.t() @ z.to(dtype)  # (L·C, noise_dim), rows (position, channel)
+    grad_fc_bias = u0.sum(0).unsqueeze(1)  # (L·C, 1)
+    grads = [_channels_first(grad_fc, length), _channels_first(grad_fc_bias, length).flatten()]
+    grads += [g for pair in zip(conv_grads, bias_grads, strict=True) for g in pair]
+    grads += [grad_out.unsqueeze(0), grad_logits.sum(dim=(0, 1))]  # the last conv (1, C, V), (V,)
+    for param, grad in zip(generator.parameters(), grads, strict=True):
+        param.grad = grad.to(param.dtype)
     return -scores.mean()
+
+
+def _channels_first(rows: torch.Tensor, length: int) -> torch.Tensor:
+    """(L·C, ·) rows ordered (position, channel) → ordered (channel, position), as the
+    generator's fc lays out its output."""
+    return rows.view(length, -1, rows.shape[1]).transpose(0, 1).reshape(rows.shape)

@@ -71,11 +71,16 @@ def critic_loss(
     (Scoring real, fake and x̂ in one call of batch 3B was measured slower: the double
     backward then runs over all 3B rows.)
     """
-    wasserstein = critic(real).float().mean() - critic(fake.detach()).float().mean()
+    wasserstein = _wide(critic(real)).mean() - _wide(critic(fake.detach())).mean()
     gp = gradient_penalty(critic, real, fake, rng, alpha)
     return CriticLoss(-wasserstein + gp_weight * gp, wasserstein.detach(), gp.detach())
 
 
 def generator_loss(critic: Critic, fake: torch.Tensor) -> torch.Tensor:
     """−E[D(fake)]."""
-    return -critic(fake).float().mean()
+    return -_wide(critic(fake)).mean()
+
+
+def _wide(scores: torch.Tensor) -> torch.Tensor:
+    """Scores in fp32 at least (fp64 stays fp64)."""
+    return scores.to(torch.promote_types(scores.dtype, torch.float32))

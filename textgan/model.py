@@ -63,7 +63,8 @@ class Generator(nn.Module):
         return self.out(self.blocks(h)).transpose(1, 2)  # (B, L, V)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, noise_dim) → (B, L, V)
-        return torch.softmax(self.logits(z).float(), dim=-1)
+        logits = self.logits(z)
+        return torch.softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
 
 
 class Critic(nn.Module):

@@ -28,6 +28,12 @@ from textgan.gemm_conv import (
 )
 from textgan.model import RESIDUAL_SCALE
 
+
+def wide(dtype: torch.dtype) -> torch.dtype:
+    """The dtype losses, norms and gradients are kept in: fp32 (fp64 when computing in fp64)."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 _mask = torch.ops.aten.threshold_backward  # (g, relu_out, 0) → g where relu_out > 0, else 0
 _mask_into = torch.ops.aten.threshold_backward.grad_input
 
@@ -180,11 +186,11 @@ def stack_weight_grads(
     for j, (inputs, out_grad) in enumerate(zip(buffers.inputs, buffers.out_grads, strict=True)):
         scale = RESIDUAL_SCALE if j % 2 else 1.0  # the out_grad kept for conv2 is u; v2 = 0.3·u
         matrix = weight_grad_matrix(inputs, out_grad, buffers.cols)  # (K·C, C)
-        conv_grads.append(matrix.float().mul_(scale).view(k, -1, matrix.shape[1]))
+        matrix = matrix.to(wide(matrix.dtype)).mul_(scale)
+        conv_grads.append(matrix.view(k, -1, matrix.shape[1]))
     out_grads = buffers.stacked_out_grads  # (2·blocks, N, T, C)
     sums = [out_grads[:, rows].flatten(1, 2).sum(1) for rows in bias_rows]  # (2·blocks, C) each
-    scales = torch.tensor([1.0, RESIDUAL_SCALE], device=out_grads.device).repeat(
-        len(out_grads) // 2
-    )
-    bias_grads = torch.stack(sums).float().sum(0).mul_(scales.unsqueeze(1))
+    dtype = wide(out_grads.dtype)
+    scales = torch.tensor([[1.0], [RESIDUAL_SCALE]], dtype=dtype, device=out_grads.device)
+    bias_grads = torch.stack(sums).to(dtype).sum(0).mul_(scales.repeat(len(out_grads) // 2, 1))
     return conv_grads, list(bias_grads.unbind())

@@ -1,0 +1,149 @@
+"""The hand-derived passes (residual, critic_grads, generator_grads) against autograd on the
+modules, in float64: first and second derivatives agree to rounding."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from textgan.config import ModelConfig, TrainConfig
+from textgan.critic_grads import CriticWeights, critic_loss_and_grads
+from textgan.generator_grads import GeneratorWeights, generate, generator_loss_and_grads
+from textgan.losses import critic_loss, generator_loss
+from textgan.model import build_models
+from textgan.residual import (
+    StackWeights,
+    stack_backward,
+    stack_buffers,
+    stack_forward,
+    stack_second_order,
+    stack_weight_grads,
+)
+from textgan.state import build_state
+from textgan.train import generate_fakes
+
+F64 = torch.float64
+CONFIG = ModelConfig(vocab_size=9, seq_len=7, dim=6, n_blocks=2)
+
+
+def models(seed: int = 0) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """A generator and critic in float64 with every parameter non-zero (biases included)."""
+    generator, critic = build_models(CONFIG, seed)
+    rng = torch.Generator().manual_seed(seed)
+    for p in [*generator.parameters(), *critic.parameters()]:
+        p.data.add_(0.1 * torch.randn(p.shape, generator=rng))
+    return generator.to(F64), critic.to(F64)
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def stack_setup(n: int = 4):
+    _, critic = models()
+    x = torch.randn(n, CONFIG.dim, CONFIG.seq_len, dtype=F64)  # (N, C, L) as the modules take it
+    upstream = torch.randn_like(x)
+    buffers = stack_buffers(critic, n, F64)
+    weights = StackWeights.of(critic.blocks, F64)
+    h = stack_forward(x.transpose(1, 2).contiguous(), weights, buffers)  # (N, L, C)
+    buffers.upstream.copy_(upstream.transpose(1, 2))
+    return critic, x, upstream, buffers, weights, h
+
+
+def test_stack_forward_and_backward_are_the_blocks_and_their_input_gradient() -> None:
+    critic, x, upstream, buffers, weights, h = stack_setup()
+    x = x.requires_grad_(True)
+    out = critic.blocks(x)
+    assert close(h, out.detach().transpose(1, 2))
+    score = (out * upstream).sum()
+    params = [p for block in critic.blocks for p in block.parameters()]
+    expected_x, *expected = torch.autograd.grad(score, [x, *params])
+    u0 = stack_backward(weights, buffers)
+    assert close(u0, expected_x.transpose(1, 2))
+    conv_grads, bias_grads = stack_weight_grads(weights, buffers, [slice(0, 4)])
+    ours = [g for pair in zip(conv_grads, bias_grads, strict=True) for g in pair]
+    for got, want in zip(ours, expected, strict=True):
+        assert close(got, want)
+
+
+def test_stack_second_order_is_autograds_double_backward() -> None:
+    """For F = ⟨δ, ∇x⟨U, blocks(x)⟩⟩: dF/dU comes back from stack_second_order, and every conv
+    weight's dF/dW from stack_weight_grads (biases reach F only through the masks: zero)."""
+    critic, x, upstream, buffers, weights, _ = stack_setup()
+    delta = torch.randn_like(x)
+    x, upstream = x.requires_grad_(True), upstream.requires_grad_(True)
+    (grad_x,) = torch.autograd.grad((critic.blocks(x) * upstream).sum(), x, create_graph=True)
+    params = [p for block in critic.blocks for p in block.parameters()]
+    wanted = torch.autograd.grad((grad_x * delta).sum(), [upstream, *params], allow_unused=True)
+    stack_backward(weights, buffers)
+    top = stack_second_order(delta.transpose(1, 2).contiguous(), weights, buffers, slice(0, 4))
+    assert close(top, wanted[0].transpose(1, 2))
+    conv_grads, bias_grads = stack_weight_grads(weights, buffers, [slice(0, 0)])
+    for got, want in zip(conv_grads, wanted[1::2], strict=True):
+        assert close(got, want)
+    assert all(g.abs().max() == 0 for g in bias_grads)
+    assert all(w is None or w.abs().max() < 1e-12 for w in wanted[2::2])
+
+
+def test_bias_terms_that_cancel_give_exactly_zero() -> None:
+    """D(fake) − D(real) does not depend on the last conv's bias: its gradient is exactly zero
+    (summed per half), so Adam leaves it alone, as it does with autograd."""
+    _, critic = models()
+    critic = critic.float()
+    real_ids = torch.randint(0, CONFIG.vocab_size, (8, CONFIG.seq_len))
+    fake = torch.softmax(torch.randn(8, CONFIG.seq_len, CONFIG.vocab_size), dim=-1)
+    critic_loss_and_grads(critic, real_ids, fake, torch.rand(8), 10.0)
+    assert critic.blocks[-1].conv2.bias.grad.abs().max() == 0
+    assert critic.fc.bias.grad.abs().max() == 0
+    assert critic.blocks[0].conv2.bias.grad.abs().max() > 0
+
+
+@pytest.mark.parametrize("gp_weight", [10.0, 0.0])
+def test_critic_loss_and_grads_equal_autograds(gp_weight: float) -> None:
+    _, critic = models()
+    batch = 5
+    real_ids = torch.randint(0, CONFIG.vocab_size, (batch, CONFIG.seq_len))
+    real = torch.nn.functional.one_hot(real_ids, CONFIG.vocab_size).to(F64)
+    fake = torch.softmax(torch.randn(batch, CONFIG.seq_len, CONFIG.vocab_size, dtype=F64), -1)
+    alpha = torch.rand(batch, dtype=F64)
+    expected = critic_loss(critic, real, fake, gp_weight, alpha=alpha)
+    expected.loss.backward()
+    wanted = [p.grad.clone() for p in critic.parameters()]
+    critic.zero_grad(set_to_none=True)
+    parts = critic_loss_and_grads(critic, real_ids, fake, alpha, gp_weight, F64)
+    for got, want in zip(parts.__dict__.values(), expected.__dict__.values(), strict=True):
+        assert close(got, want.detach())
+    assert expected.gp > 0.1  # a penalty far from zero, so its gradient is exercised
+    for (name, p), want in zip(critic.named_parameters(), wanted, strict=True):
+        assert p.grad.dtype == F64 and close(p.grad, want), name
+
+
+def test_generate_and_generator_grads_equal_autograds() -> None:
+    generator, critic = models()
+    z = torch.randn(5, CONFIG.noise_dim, dtype=F64)
+    sampling = stack_buffers(generator, 5, F64, backward=False)
+    assert close(generate(GeneratorWeights.of(generator, F64, backward=False), z, sampling),
+                 generator(z).detach())  # fmt: skip
+    critic.requires_grad_(False)
+    expected = generator_loss(critic, generator(z))
+    expected.backward()
+    wanted = [p.grad.clone() for p in generator.parameters()]
+    generator.zero_grad(set_to_none=True)
+    buffers = stack_buffers(generator, 5, F64), stack_buffers(critic, 5, F64)
+    loss = generator_loss_and_grads(generator, CriticWeights.of(critic, F64), z, *buffers)
+    assert close(loss, expected.detach())
+    for (name, p), want in zip(generator.named_parameters(), wanted, strict=True):
+        assert close(p.grad, want), name
+    assert all(p.grad is None for p in critic.parameters())
+
+
+def test_fakes_made_together_equal_one_batch_at_a_time(tiny_corpus: Path) -> None:
+    config = TrainConfig(dim=8, n_blocks=1, seq_len=12, batch_size=16, critic_iters=3,
+                         eval_every=0, device="cpu", precision="fp32")  # fmt: skip
+    together, _ = build_state(config, tiny_corpus)
+    one_by_one, _ = build_state(config, tiny_corpus)
+    fakes = generate_fakes(together, 3)
+    assert fakes.shape == (3, 16, 12, len(together.vocab))
+    for fake in fakes:
+        with torch.no_grad():
+            assert torch.allclose(fake, one_by_one.generator(one_by_one.noise()), atol=1e-6)

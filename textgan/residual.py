@@ -51,13 +51,10 @@ class StackWeights:
     def of(cls, blocks: nn.Sequential, dtype: torch.dtype, backward: bool = True) -> StackWeights:
         convs = [conv for block in blocks for conv in (block.conv1, block.conv2)]
         scales = [1.0, RESIDUAL_SCALE] * len(blocks)  # v2 = 0.3·u: the scale goes into conv2's
-        backward_matrices = [
-            backward_matrix(conv.weight, dtype, scale)
-            for conv, scale in zip(convs, scales, strict=True)
-        ]
+        pairs = zip(convs, scales, strict=True) if backward else []
         return cls(
             forward=[forward_matrix(conv.weight, dtype) for conv in convs],
-            backward=backward_matrices if backward else [],
+            backward=[backward_matrix(conv.weight, dtype, scale) for conv, scale in pairs],
             biases=[conv.bias.detach().to(dtype) for conv in convs],
             kernel=convs[0].kernel,
         )
@@ -190,7 +187,6 @@ def stack_weight_grads(
         conv_grads.append(matrix.view(k, -1, matrix.shape[1]))
     out_grads = buffers.stacked_out_grads  # (2·blocks, N, T, C)
     sums = [out_grads[:, rows].flatten(1, 2).sum(1) for rows in bias_rows]  # (2·blocks, C) each
-    dtype = wide(out_grads.dtype)
-    scales = torch.tensor([[1.0], [RESIDUAL_SCALE]], dtype=dtype, device=out_grads.device)
-    bias_grads = torch.stack(sums).to(dtype).sum(0).mul_(scales.repeat(len(out_grads) // 2, 1))
+    bias_grads = torch.stack(sums).to(wide(out_grads.dtype)).sum(0)  # (2·blocks, C)
+    bias_grads[1::2] *= RESIDUAL_SCALE
     return conv_grads, list(bias_grads.unbind())

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from textgan.gemm_conv import (
     Im2col,
     Padded,
-    backward_matrix,
+    backward_taps,
+    copy_all,
     forward_matrix,
     weight_grad_matrix,
 )
@@ -50,16 +51,19 @@ def test_im2col_rows_are_the_zero_padded_windows() -> None:
 
 def test_forward_matrix_product_is_conv1d() -> None:
     x, weight = torch.randn(N, L, C_IN, dtype=F64), torch.randn(K, C_IN, C_OUT, dtype=F64)
-    y = scratch(C_IN)(padded(x)) @ forward_matrix(weight, F64)
+    y = scratch(C_IN)(padded(x)) @ forward_matrix(weight)
     assert torch.allclose(y.view(N, L, C_OUT), reference_conv(x, weight), atol=1e-12)
 
 
-def test_backward_matrix_gives_the_input_gradient_scaled() -> None:
+def test_backward_taps_make_the_matrix_of_the_input_gradient() -> None:
     x = torch.randn(N, L, C_IN, dtype=F64, requires_grad=True)
     weight, grad_y = torch.randn(K, C_IN, C_OUT, dtype=F64), torch.randn(N, L, C_OUT, dtype=F64)
     (expected,) = torch.autograd.grad(reference_conv(x, weight), x, grad_y)
-    grad_x = F.linear(scratch(C_OUT)(padded(grad_y)), backward_matrix(weight, F64, 0.3))
-    assert torch.allclose(grad_x.view(N, L, C_IN), 0.3 * expected, atol=1e-12)
+    forward = forward_matrix(weight)
+    backward = torch.full((C_IN, K * C_OUT), float("nan"), dtype=F64)
+    copy_all(*backward_taps(forward, backward, K))
+    grad_x = F.linear(scratch(C_OUT)(padded(grad_y)), backward)
+    assert torch.allclose(grad_x.view(N, L, C_IN), expected, atol=1e-12)
 
 
 def test_weight_grad_matrix_is_the_weight_gradient_in_the_weights_layout() -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from textgan.gemm_conv import copy_all
 from textgan.losses import GRAD_NORM_EPS, CriticLoss
 from textgan.model import Critic
 from textgan.residual import (
@@ -35,24 +36,31 @@ from textgan.residual import (
 
 @dataclass(frozen=True)
 class CriticWeights:
-    """The critic's weights in the compute dtype and matrix layouts."""
+    """The critic's weights in the compute dtype and matrix layouts; load() refreshes them."""
 
     embed: torch.Tensor  # (V, C): the first (k=1) conv, h0 = x @ embed + embed_bias
     embed_bias: torch.Tensor  # (C,)
-    stack: StackWeights
     head: torch.Tensor  # (L, C): score = Σ h ⊙ head + head_bias
     head_bias: torch.Tensor  # (), fp32
+    stack: StackWeights
+    copies: tuple[list[torch.Tensor], list[torch.Tensor]]
 
     @classmethod
     def of(cls, critic: Critic, dtype: torch.dtype) -> CriticWeights:
         c = critic.config
-        return cls(
-            embed=critic.inp.weight.detach()[0].to(dtype),
-            embed_bias=critic.inp.bias.detach().to(dtype),
-            stack=StackWeights.of(critic.blocks, dtype),
-            head=critic.fc.weight.detach().view(c.dim, c.seq_len).t().to(dtype).contiguous(),
-            head_bias=critic.fc.bias.detach()[0].to(wide(dtype)),
-        )
+        head = critic.fc.weight.view(c.dim, c.seq_len).t()  # (L, C)
+        sources = [p.detach() for p in (critic.inp.weight[0], critic.inp.bias, head)]
+        destinations = [torch.empty(s.shape, dtype=dtype, device=s.device) for s in sources]
+        sources.append(critic.fc.bias.detach()[0])
+        destinations.append(torch.empty((), dtype=wide(dtype), device=sources[-1].device))
+        stack = StackWeights.of(critic.blocks, dtype)
+        return cls(*destinations, stack, (destinations, sources)).load()
+
+    def load(self) -> CriticWeights:
+        """Copy the critic's current parameters in; returns self."""
+        copy_all(*self.copies)
+        self.stack.load()
+        return self
 
 
 def score_and_input_grad(
@@ -78,12 +86,15 @@ def critic_loss_and_grads(
     gp_weight: float,
     dtype: torch.dtype = torch.float32,
     buffers: StackBuffers | None = None,
+    weights: CriticWeights | None = None,
 ) -> CriticLoss:
     """Set every critic parameter's .grad to d(critic loss)/d(parameter) (fp32) and return the
-    loss parts. real_ids (B, L), fake (B, L, V) soft one-hot, alpha (B,) fp32; buffers from
-    stack_buffers(critic, 3B, dtype), or new ones."""
+    loss parts. real_ids (B, L), fake (B, L, V) soft one-hot, alpha (B,) fp32.
+
+    buffers: stack_buffers(critic, 3B, dtype); weights: the critic's current weights
+    (CriticWeights.of(critic, dtype), or one refreshed by load()); both made when not given."""
     batch, length = real_ids.shape
-    weights = CriticWeights.of(critic, dtype)
+    weights = weights if weights is not None else CriticWeights.of(critic, dtype)
     if buffers is None:
         buffers = stack_buffers(critic, 3 * batch, dtype)
     fake = fake.to(wide(dtype))

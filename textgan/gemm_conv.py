@@ -3,7 +3,7 @@
 Activations that feed a convolution live in padded buffers (N, L + 2·pad, C) whose pad rows stay
 zero, so the im2col matrix is one copy of a view. A convolution (weight (K, C_in, C_out), see
 model.Conv) is then im2col (N·L, K·C_in) @ weight.view(K·C_in, C_out); its input gradient is the
-same kind of product with the kernel flipped (backward_matrix), and its weight gradient
+same kind of product with the kernel flipped (backward_taps), and its weight gradient
 im2colᵀ @ the output gradient (weight_grad_matrix), already in the weight's layout.
 """
 
@@ -75,20 +75,25 @@ def weight_grad_matrix(inputs: Padded, out_grads: Padded, cols: Im2col) -> torch
     return cols.flat(inputs).t() @ out_grads.flat_centres
 
 
-def forward_matrix(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Conv weight (K, C_in, C_out) → (K·C_in, C_out) in dtype: y = im2col(x) @ it."""
-    kernel, c_in, c_out = weight.shape
-    return weight.detach().view(kernel * c_in, c_out).to(dtype)
+def copy_all(destinations: list[torch.Tensor], sources: list[torch.Tensor]) -> None:
+    """destination[i] ← source[i] for all i, with dtype conversion, in one call."""
+    torch._foreach_copy_(destinations, sources)
 
 
-def backward_matrix(weight: torch.Tensor, dtype: torch.dtype, scale: float = 1.0) -> torch.Tensor:
-    """Conv weight (K, C_in, C_out) → (C_in, K·C_out) in dtype, the kernel flipped and scaled:
-    dL/dx = scale · F.linear(im2col(dL/dy), it)."""
+def forward_matrix(weight: torch.Tensor) -> torch.Tensor:
+    """Conv weight (K, C_in, C_out) → the (K·C_in, C_out) view with y = im2col(x) @ it."""
     kernel, c_in, c_out = weight.shape
-    reverse = torch.arange(kernel - 1, -1, -1, device=weight.device)
-    flipped = weight.detach().index_select(0, reverse)  # (K, C_in, C_out)
-    matrix = torch.empty(c_in, kernel, c_out, dtype=dtype, device=weight.device)
-    matrix.copy_(flipped.permute(1, 0, 2))
-    if scale != 1.0:
-        matrix.mul_(scale)
-    return matrix.view(c_in, kernel * c_out)
+    return weight.detach().view(kernel * c_in, c_out)
+
+
+def backward_taps(
+    forward: torch.Tensor, backward: torch.Tensor, kernel: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The (destination, source) views whose copy (copy_all) makes backward, a (C_in, K·C_out)
+    matrix with dL/dx = F.linear(im2col(dL/dy), backward), from forward (K·C_in, C_out): the
+    kernel flipped, each tap transposed."""
+    rows, c_out = forward.shape
+    c_in = rows // kernel
+    taps = forward.view(kernel, c_in, c_out)
+    destinations = [backward.view(c_in, kernel, c_out)[:, k] for k in range(kernel)]
+    return destinations, [taps[kernel - 1 - k] for k in range(kernel)]

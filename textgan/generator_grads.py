@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from textgan.critic_grads import CriticWeights, score_and_input_grad
+from textgan.gemm_conv import copy_all
 from textgan.model import Generator
 from textgan.residual import (
     StackBuffers,
@@ -22,26 +23,32 @@ from textgan.residual import (
 
 @dataclass(frozen=True)
 class GeneratorWeights:
-    """The generator's weights in the compute dtype and channels-last layouts."""
+    """The generator's weights in the compute dtype and channels-last layouts; load() refreshes
+    them."""
 
     fc: torch.Tensor  # (L·C, noise_dim): rows ordered (position, channel)
     fc_bias: torch.Tensor  # (L·C,)
-    stack: StackWeights
     out: torch.Tensor  # (C, V): the last (k=1) conv
     out_bias: torch.Tensor  # (V,)
+    stack: StackWeights
+    copies: tuple[list[torch.Tensor], list[torch.Tensor]]
 
     @classmethod
     def of(cls, generator: Generator, dtype: torch.dtype, backward: bool = True):
         c = generator.config
-        fc = generator.fc.weight.detach().view(c.dim, c.seq_len, -1).transpose(0, 1)
-        fc_bias = generator.fc.bias.detach().view(c.dim, c.seq_len).t()
-        return cls(
-            fc=fc.reshape(c.seq_len * c.dim, -1).to(dtype),
-            fc_bias=fc_bias.reshape(-1).to(dtype),
-            stack=StackWeights.of(generator.blocks, dtype, backward),
-            out=generator.out.weight.detach()[0].to(dtype),
-            out_bias=generator.out.bias.detach().to(dtype),
-        )
+        fc = generator.fc.weight.view(c.dim, c.seq_len, -1).transpose(0, 1)  # (L, C, noise_dim)
+        fc_bias = generator.fc.bias.view(c.dim, c.seq_len).t()  # (L, C)
+        sources = [p.detach() for p in (fc, fc_bias, generator.out.weight[0], generator.out.bias)]
+        destinations = [torch.empty(s.shape, dtype=dtype, device=s.device) for s in sources]
+        matrices = [destinations[0].flatten(0, 1), destinations[1].flatten(), *destinations[2:]]
+        stack = StackWeights.of(generator.blocks, dtype, backward)
+        return cls(*matrices, stack, (destinations, sources)).load()
+
+    def load(self) -> GeneratorWeights:
+        """Copy the generator's current parameters in; returns self."""
+        copy_all(*self.copies)
+        self.stack.load()
+        return self
 
 
 def _last_hidden(weights: GeneratorWeights, z: torch.Tensor, buffers: StackBuffers):
@@ -71,6 +78,7 @@ def generator_loss_and_grads(
     z: torch.Tensor,
     buffers: StackBuffers,
     critic_buffers: StackBuffers,
+    weights: GeneratorWeights | None = None,
 ) -> torch.Tensor:
     """Set every generator parameter's .grad to d(−mean D(G(z)))/d(parameter); return that
     loss. buffers, critic_buffers: stack_buffers of the generator and the critic, B rows."""

@@ -22,7 +22,8 @@ from torch import nn
 from textgan.gemm_conv import (
     Im2col,
     Padded,
-    backward_matrix,
+    backward_taps,
+    copy_all,
     forward_matrix,
     weight_grad_matrix,
 )
@@ -40,24 +41,37 @@ _mask_into = torch.ops.aten.threshold_backward.grad_input
 
 @dataclass(frozen=True)
 class StackWeights:
-    """The convs of a block stack (two per block) as matrices in the compute dtype."""
+    """The convs of a block stack (two per block) as matrices in the compute dtype, refreshed
+    from the modules' parameters by load() (a few copies in all, into the same tensors)."""
 
     forward: list[torch.Tensor]  # (K·C, C) each
     backward: list[torch.Tensor]  # (C, K·C) each; conv2's carry the residual scale 0.3
     biases: list[torch.Tensor]  # (C,) each
     kernel: int
+    copies: tuple[tuple[list[torch.Tensor], list[torch.Tensor]], ...]  # in order
 
     @classmethod
     def of(cls, blocks: nn.Sequential, dtype: torch.dtype, backward: bool = True) -> StackWeights:
         convs = [conv for block in blocks for conv in (block.conv1, block.conv2)]
-        scales = [1.0, RESIDUAL_SCALE] * len(blocks)  # v2 = 0.3·u: the scale goes into conv2's
-        pairs = zip(convs, scales, strict=True) if backward else []
-        return cls(
-            forward=[forward_matrix(conv.weight, dtype) for conv in convs],
-            backward=[backward_matrix(conv.weight, dtype, scale) for conv, scale in pairs],
-            biases=[conv.bias.detach().to(dtype) for conv in convs],
-            kernel=convs[0].kernel,
-        )
+        kernel = convs[0].kernel
+        sources = [forward_matrix(conv.weight) for conv in convs]
+        sources += [conv.bias.detach() for conv in convs]
+        destinations = [torch.empty_like(source, dtype=dtype) for source in sources]
+        forward, biases = destinations[: len(convs)], destinations[len(convs) :]
+        copies = [(destinations, sources)]
+        matrices = [f.new_empty(f.shape[1], f.shape[0]) for f in forward] if backward else []
+        if matrices:  # copied from the forward matrices once those are in place
+            taps = [backward_taps(f, b, kernel) for f, b in zip(forward, matrices, strict=True)]
+            copies.append(([d for ds, _ in taps for d in ds], [s for _, ss in taps for s in ss]))
+        return cls(forward, matrices, biases, kernel, tuple(copies)).load()
+
+    def load(self) -> StackWeights:
+        """Copy the parameters' current values in; returns self."""
+        for destinations, sources in self.copies:
+            copy_all(destinations, sources)
+        if self.backward:
+            torch._foreach_mul_(self.backward[1::2], RESIDUAL_SCALE)  # v2 = 0.3·u
+        return self
 
 
 class StackBuffers:

@@ -18,10 +18,12 @@ from textgan.checkpoint import (
 )
 from textgan.config import ModelConfig, TrainConfig
 from textgan.corpus import EncodedCorpus, encode_corpus
+from textgan.critic_grads import CriticWeights
 from textgan.data import BatchSampler
 from textgan.device import compute_dtype, resolve_device, tune_backend
 from textgan.distributed import SINGLE_PROCESS, World, main_first
 from textgan.errors import TextganError
+from textgan.generator_grads import GeneratorWeights
 from textgan.losses import sample_alpha
 from textgan.model import Critic, Generator, build_models
 from textgan.residual import StackBuffers, stack_buffers
@@ -50,8 +52,11 @@ class TrainState:
     world: World = SINGLE_PROCESS
     iteration: int = 0
     seconds: float = 0.0  # training time before this process, restored on resume
-    # activation buffers of the hand-written passes, kept from step to step
+    # what the hand-written passes keep from step to step: buffers and the weights as matrices
     workspace: dict[tuple[str, int, bool], StackBuffers] = field(default_factory=dict, repr=False)
+    matrices: dict[tuple[str, bool], CriticWeights | GeneratorWeights] = field(
+        default_factory=dict, repr=False
+    )
 
     def buffers(self, net: str, rows: int, backward: bool = True) -> StackBuffers:
         """The buffers of net ("generator" or "critic") over `rows` sequences."""
@@ -71,6 +76,18 @@ class TrainState:
 
     def real_batch(self) -> torch.Tensor:  # (B, L) ids: this rank's rows of the global batch
         return self.world.shard(self.sampler.next())
+
+    def weights(self, net: str, backward: bool = True) -> CriticWeights | GeneratorWeights:
+        """The current weights of net ("generator" or "critic") as compute-dtype matrices
+        (backward=False: without the generator's backward matrices, for sampling)."""
+        key = (net, backward)
+        if key in self.matrices:
+            return self.matrices[key].load()
+        if net == "critic":
+            self.matrices[key] = CriticWeights.of(self.critic, self.dtype)
+        else:
+            self.matrices[key] = GeneratorWeights.of(self.generator, self.dtype, backward)
+        return self.matrices[key]
 
     @property
     def precision(self) -> str:

@@ -23,7 +23,7 @@ from textgan.checkpoint import (
     load_checkpoint,
 )
 from textgan.config import TrainConfig
-from textgan.critic_grads import CriticWeights, critic_loss_and_grads
+from textgan.critic_grads import critic_loss_and_grads
 from textgan.distributed import (
     World,
     any_rank,
@@ -33,7 +33,7 @@ from textgan.distributed import (
 )
 from textgan.errors import TextganError, TrainingInterrupted
 from textgan.evaluation import Evaluator
-from textgan.generator_grads import GeneratorWeights, generate, generator_loss_and_grads
+from textgan.generator_grads import generate, generator_loss_and_grads
 from textgan.losses import CriticLoss
 from textgan.state import TrainState, build_state, check_resumable, write_checkpoint
 
@@ -89,7 +89,8 @@ def critic_step(
         fake = generate_fakes(state, 1)[0]
     buffers = state.buffers("critic", 3 * real_ids.shape[0])  # real, fake and x̂ rows
     parts = critic_loss_and_grads(state.critic, real_ids, fake, state.alpha(),
-                                  state.config.gp_weight, state.dtype, buffers)  # fmt: skip
+                                  state.config.gp_weight, state.dtype, buffers,
+                                  state.weights("critic"))  # fmt: skip
     average_gradients(state.critic, state.world)
     state.opt_c.step()
     return parts
@@ -99,8 +100,8 @@ def generator_step(state: TrainState) -> torch.Tensor:
     """One generator update against the current critic (whose weights get no gradient)."""
     batch = state.config.batch_size
     buffers, scoring = state.buffers("generator", batch), state.buffers("critic", batch)
-    critic = CriticWeights.of(state.critic, state.dtype)
-    loss = generator_loss_and_grads(state.generator, critic, state.noise(), buffers, scoring)
+    loss = generator_loss_and_grads(state.generator, state.weights("critic"), state.noise(),
+                                    buffers, scoring, state.weights("generator"))  # fmt: skip
     average_gradients(state.generator, state.world)
     state.opt_g.step()
     return loss
@@ -113,7 +114,7 @@ def generate_fakes(state: TrainState, count: int) -> torch.Tensor:
     together: larger matrix products, and its weights are laid out once."""
     batch, length, vocab = state.config.batch_size, state.config.seq_len, len(state.vocab)
     per_call = max(1, MAX_SAMPLING_ROWS // batch)
-    weights = GeneratorWeights.of(state.generator, state.dtype, backward=False)
+    weights = state.weights("generator", backward=False)
     fakes = []
     for start in range(0, count, per_call):
         steps = min(per_call, count - start)

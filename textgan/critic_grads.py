@@ -88,7 +88,7 @@ def critic_loss_and_grads(
     buffers: StackBuffers | None = None,
     weights: CriticWeights | None = None,
 ) -> CriticLoss:
-    """Set every critic parameter's .grad to d(critic loss)/d(parameter) (fp32) and return the
+    """Set every critic parameter's .grad to d(critic loss)/d(parameter) and return the
     loss parts. real_ids (B, L), fake (B, L, V) soft one-hot, alpha (B,) fp32.
 
     buffers: stack_buffers(critic, 3B, dtype); weights: the critic's current weights

@@ -46,7 +46,7 @@ def stack_setup(n: int = 4):
     buffers = stack_buffers(critic, n, F64)
     weights = StackWeights.of(critic.blocks, F64)
     h = stack_forward(x.transpose(1, 2).contiguous(), weights, buffers)  # (N, L, C)
-    buffers.upstream.copy_(upstream.transpose(1, 2))
+    buffers.u(len(critic.blocks)).interior.copy_(upstream.transpose(1, 2))
     return critic, x, upstream, buffers, weights, h
 
 
@@ -60,7 +60,7 @@ def test_stack_forward_and_backward_are_the_blocks_and_their_input_gradient() ->
     expected_x, *expected = torch.autograd.grad(score, [x, *params])
     u0 = stack_backward(weights, buffers)
     assert close(u0, expected_x.transpose(1, 2))
-    conv_grads, bias_grads = stack_weight_grads(weights, buffers, [slice(0, 4)])
+    conv_grads, bias_grads = stack_weight_grads(5, buffers, [slice(0, 4)], len(weights.forward))
     ours = [g for pair in zip(conv_grads, bias_grads, strict=True) for g in pair]
     for got, want in zip(ours, expected, strict=True):
         assert close(got, want)
@@ -78,7 +78,7 @@ def test_stack_second_order_is_autograds_double_backward() -> None:
     stack_backward(weights, buffers)
     top = stack_second_order(delta.transpose(1, 2).contiguous(), weights, buffers, slice(0, 4))
     assert close(top, wanted[0].transpose(1, 2))
-    conv_grads, bias_grads = stack_weight_grads(weights, buffers, [slice(0, 0)])
+    conv_grads, bias_grads = stack_weight_grads(5, buffers, [slice(0, 0)], len(weights.forward))
     for got, want in zip(conv_grads, wanted[1::2], strict=True):
         assert close(got, want)
     assert all(g.abs().max() == 0 for g in bias_grads)

@@ -18,13 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from textgan.gemm_conv import copy_all
+from textgan.gemm_conv import Padded, copy_all
 from textgan.losses import GRAD_NORM_EPS, CriticLoss
-from textgan.model import Critic
+from textgan.model import RESIDUAL_SCALE, Critic
 from textgan.residual import (
     StackBuffers,
     StackWeights,
+    mask_into,
     stack_backward,
     stack_buffers,
     stack_forward,
@@ -63,16 +65,70 @@ class CriticWeights:
         return self
 
 
+class _Head:
+    """The score's dependence on the last block, folded: the score is linear in the last conv's
+    output, so ⟨h + 0.3·(conv2(r2) + b2), head⟩ = ⟨h, head⟩ + ⟨r2, G⟩ + const, with
+    G = 0.3·conv2ᵀ(head) one (L, C) matrix a step; conv2 never runs on the rows."""
+
+    def __init__(self, weights: CriticWeights, buffers: StackBuffers) -> None:
+        stack, k = weights.stack, weights.stack.kernel
+        length, channels = weights.head.shape
+        head = Padded.zeros(1, length, channels, k, weights.head.dtype, weights.head.device)
+        head.interior[0] = weights.head
+        self.g = F.linear(buffers.cols(head), stack.backward[-1])  # (L, C); 0.3 is in the matrix
+        self.g_padded = Padded.zeros(1, length, channels, k, self.g.dtype, self.g.device)
+        self.g_padded.interior[0] = self.g
+        wide_dtype = weights.head_bias.dtype
+        bias_term = stack.biases[-1].to(wide_dtype) @ weights.head.to(wide_dtype).sum(0)
+        self.const = RESIDUAL_SCALE * bias_term + weights.head_bias
+        self.blocks = len(stack.forward) // 2
+        self.relu1, self.relu2 = 2 * self.blocks - 2, 2 * self.blocks - 1  # the last convs'
+
+    def scores(self, weights: CriticWeights, h: torch.Tensor, buffers: StackBuffers, rows: slice):
+        """(M,) in the wide dtype, for rows of h (the last block's input) and the last ReLU."""
+        wide_dtype = self.const.dtype
+        r2 = buffers.input(self.relu2).buffer[rows].flatten(1)  # (M, T·C), zero pads
+        direct = h[rows].flatten(1).to(wide_dtype) @ weights.head.flatten().to(wide_dtype)
+        folded = r2.to(wide_dtype) @ self.g_padded.buffer.flatten().to(wide_dtype)
+        return direct + folded + self.const
+
+
+def critic_forward(weights: CriticWeights, h: torch.Tensor, buffers: StackBuffers) -> torch.Tensor:
+    """h0 (N, L, C) → the last block's input (N, L, C), updated in place; the last block's two
+    ReLUs go to their buffers (the last conv itself is folded into the head, see _Head)."""
+    blocks = len(weights.stack.forward) // 2
+    h = stack_forward(h, weights.stack.first(blocks - 1), buffers)
+    relu1, relu2 = buffers.input(2 * blocks - 2), buffers.input(2 * blocks - 1)
+    torch.clamp_min(h, 0, out=relu1.interior)
+    conv1 = torch.addmm(weights.stack.biases[-2], buffers.cols(relu1), weights.stack.forward[-2])
+    torch.clamp_min(conv1.view_as(h), 0, out=relu2.interior)
+    return h
+
+
+def critic_backward(
+    weights: CriticWeights, buffers: StackBuffers, head: _Head, scale: torch.Tensor
+) -> torch.Tensor:
+    """d(Σ scale_n · score_n)/dh0, (N, L, C) view, for scale (N, 1, 1) in the compute dtype."""
+    v1, u = buffers.v1(head.blocks - 1), buffers.u(head.blocks - 1)
+    torch.mul(head.g, scale, out=v1.interior)  # dS/dr2 = scale·G on every row
+    mask_into(v1.interior, buffers.input(head.relu2).interior, 0, grad_input=v1.interior)
+    dr1 = F.linear(buffers.cols(v1), weights.stack.backward[-2]).view_as(v1.interior)
+    mask_into(dr1, buffers.input(head.relu1).interior, 0, grad_input=dr1)
+    torch.addcmul(dr1, scale, weights.head, out=u.interior)  # + the head's direct term
+    return stack_backward(weights.stack.first(head.blocks - 1), buffers)
+
+
 def score_and_input_grad(
     weights: CriticWeights, x: torch.Tensor, scale: float, buffers: StackBuffers
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scores (N,) of soft one-hot rows x (N, L, V), and d(scale · Σ scores)/dx (N, L, V), fp32."""
+    """Scores (N,) of soft one-hot rows x (N, L, V), and d(scale · Σ scores)/dx (N, L, V), in
+    the wide dtype."""
     n, length, vocab = x.shape
-    h = _embed_soft(weights, x.to(weights.embed.dtype))  # (N, L, C)
-    h = stack_forward(h, weights.stack, buffers)
-    scores = _scores(weights, h)  # (N,)
-    buffers.upstream.copy_(weights.head * scale)
-    u0 = stack_backward(weights.stack, buffers)  # (N, L, C)
+    h = critic_forward(weights, _embed_soft(weights, x.to(weights.embed.dtype)), buffers)
+    head = _Head(weights, buffers)
+    scores = head.scores(weights, h, buffers, slice(0, n))  # (N,)
+    scales = torch.full((n, 1, 1), scale, dtype=h.dtype, device=h.device)
+    u0 = critic_backward(weights, buffers, head, scales)  # (N, L, C)
     grad = u0.reshape(n * length, -1) @ weights.embed.t()  # (N·L, V)
     return scores, grad.to(scores.dtype).view(n, length, vocab)
 
@@ -103,18 +159,17 @@ def critic_loss_and_grads(
     x_hat.scatter_add_(2, real_ids.unsqueeze(2), (1 - alpha).view(-1, 1, 1).expand(-1, length, 1))
     soft = torch.cat([fake, x_hat]).to(dtype)  # (2B, L, V)
     real_h0 = weights.embed[real_ids] + weights.embed_bias  # one-hot rows: a lookup
-    h = torch.cat([real_h0, _embed_soft(weights, soft)])  # (3B, L, C)
-    h = stack_forward(h, weights.stack, buffers)
-    scores = _scores(weights, h[: 2 * batch])  # (2B,)
+    h = critic_forward(weights, torch.cat([real_h0, _embed_soft(weights, soft)]), buffers)
+    head = _Head(weights, buffers)
+    scores = head.scores(weights, h, buffers, slice(0, 2 * batch))  # (2B,)
     wasserstein = scores[:batch].mean() - scores[batch:].mean()
 
-    # upstream: ∓1/B·head for the Wasserstein rows; head for x̂, whose backward is ∇x̂ D
+    # d(loss)/d(score): ∓1/B for the Wasserstein rows; 1 for x̂, whose backward is ∇x̂ D
     scale = torch.ones(3 * batch, 1, 1, dtype=dtype, device=h.device)
     scale[:batch], scale[batch : 2 * batch] = -1.0 / batch, 1.0 / batch
-    buffers.upstream.copy_(weights.head * scale)
-    u0 = stack_backward(weights.stack, buffers).reshape(3 * batch * length, -1)  # (3B·L, C)
-    x_rows = slice(2 * batch * length, 3 * batch * length)
-    grad_x = (u0[x_rows] @ weights.embed.t()).to(fake.dtype).view(batch, length, -1)  # (B, L, V)
+    u0 = critic_backward(weights, buffers, head, scale).reshape(3 * batch * length, -1)
+    grad_x = u0[2 * batch * length :] @ weights.embed.t()  # (B·L, V)
+    grad_x = grad_x.to(fake.dtype).view(batch, length, -1)  # ∇x̂ D(x̂)
     norms = torch.sqrt(grad_x.square().sum(dim=(1, 2)) + GRAD_NORM_EPS)  # (B,)
     gp = (norms - 1).square().mean()
 
@@ -122,19 +177,71 @@ def critic_loss_and_grads(
     delta_x = grad_x * (gp_weight * 2 / batch * (norms - 1) / norms).view(-1, 1, 1)
     soft[batch:] = delta_x.to(dtype)  # x̂ is no longer needed: its rows now hold δx
     delta = (soft[batch:] @ weights.embed).contiguous()  # (B, L, C)
-    delta = stack_second_order(delta, weights.stack, buffers, slice(2 * batch, 3 * batch))
+    delta = _second_order(delta, weights, buffers, head, slice(2 * batch, 3 * batch))
 
-    conv_grads, bias_grads = stack_weight_grads(
-        weights.stack, buffers, [slice(0, batch), slice(batch, 2 * batch)]
-    )
-    _set_grads(critic, real_ids, soft, h, u0, conv_grads, bias_grads, delta)
+    # every conv but the last from the buffers; the last conv (its bias gets Σ ∓1/B·0.3·head,
+    # exactly 0) and the head from the folded head; fc's bias gets Σ ∓1/B, exactly 0 too
+    halves = [slice(0, batch), slice(batch, 2 * batch)]
+    convs, biases = stack_weight_grads(weights.stack.kernel, buffers, halves, head.relu2)
+    last_conv, head_grad = _head_grads(weights, buffers, head, scale, h, delta, batch)
+    grads = [*_embed_grads(weights, real_ids, soft, u0)]
+    for conv, bias in zip(convs, biases, strict=True):
+        grads += [conv, bias]
+    grads += [last_conv, torch.zeros_like(biases[0]), head_grad.t(), torch.zeros(1)]
+    for param, grad in zip(critic.parameters(), grads, strict=True):
+        param.grad = grad.to(param.device, param.dtype).reshape(param.shape)
     return CriticLoss(-wasserstein + gp_weight * gp, wasserstein, gp)
 
 
-def _scores(weights: CriticWeights, h: torch.Tensor) -> torch.Tensor:
-    """The head on the stack's output (N, L, C) → (N,), fp32."""
+def _second_order(
+    delta: torch.Tensor, weights: CriticWeights, buffers: StackBuffers, head: _Head, rows: slice
+) -> torch.Tensor:
+    """stack_second_order over all blocks but the last, then the last block's half: its ReLU'd
+    inputs' rows end up holding the adjoints (weight-gradient inputs). Returns δ at the last
+    block's input (M, L, C)."""
+    delta = stack_second_order(delta, weights.stack.first(head.blocks - 1), buffers, rows)
+    relu1, relu2 = buffers.input_rows(head.relu1, rows), buffers.input_rows(head.relu2, rows)
+    mask_into(delta, relu1.interior, 0, grad_input=relu1.interior)
+    branch = (buffers.cols(relu1) @ weights.stack.forward[-2]).view_as(delta)
+    mask_into(branch, relu2.interior, 0, grad_input=relu2.interior)
+    return delta
+
+
+def _head_grads(
+    weights: CriticWeights,
+    buffers: StackBuffers,
+    head: _Head,
+    scale: torch.Tensor,
+    h: torch.Tensor,
+    delta: torch.Tensor,
+    batch: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The last conv's weight gradient (K, C, C) and the head's (L, C), both from one weighted
+    sum of the last ReLU's rows: Σ ∓1/B·r2 over the Wasserstein rows, Σ δ over the x̂ rows."""
+    k = weights.stack.kernel
+    relu2 = buffers.input(head.relu2).buffer  # (3B, T, C): r2, and δ in the x̂ rows
+    summed = Padded(torch.einsum("n,ntc->tc", scale.flatten(), relu2).unsqueeze(0), k)
+    cols = buffers.cols(summed)  # (L, K·C)
+    wide_dtype = head.const.dtype
+    last_conv = (cols.t() @ weights.head).to(wide_dtype).mul_(RESIDUAL_SCALE)  # (K·C, C)
+    rows = slice(0, 2 * batch)
+    direct = torch.einsum("n,nlc->lc", scale[rows].flatten().to(wide_dtype), h[rows].to(wide_dtype))
+    through_conv = (cols @ weights.stack.forward[-1]).to(wide_dtype)  # conv2(Σ), no bias
+    head_grad = direct + delta.sum(0, dtype=wide_dtype) + RESIDUAL_SCALE * through_conv
+    return last_conv.view(k, -1, last_conv.shape[1]), head_grad
+
+
+def _embed_grads(
+    weights: CriticWeights, real_ids: torch.Tensor, soft: torch.Tensor, u0: torch.Tensor
+) -> list[torch.Tensor]:
+    """The first layer's weight (1, V, C) and bias gradients: one-hot real rows add u0 at their
+    ids; the fake and δx rows are a product."""
+    batch, length = real_ids.shape
     wide_dtype = weights.head_bias.dtype
-    return h.flatten(1).to(wide_dtype) @ weights.head.flatten().to(wide_dtype) + weights.head_bias
+    real_rows = batch * length
+    embed = (soft.reshape(-1, soft.shape[-1]).t() @ u0[real_rows:]).to(wide_dtype)  # (V, C)
+    embed.index_add_(0, real_ids.flatten(), u0[:real_rows].to(wide_dtype))
+    return [embed.unsqueeze(0), u0[: 2 * real_rows].sum(0).to(wide_dtype)]
 
 
 def _embed_soft(weights: CriticWeights, x: torch.Tensor) -> torch.Tensor:
@@ -142,35 +249,3 @@ def _embed_soft(weights: CriticWeights, x: torch.Tensor) -> torch.Tensor:
     n, length, vocab = x.shape
     flat = torch.addmm(weights.embed_bias, x.reshape(n * length, vocab), weights.embed)
     return flat.view(n, length, -1)
-
-
-def _set_grads(
-    critic: Critic,
-    real_ids: torch.Tensor,
-    soft: torch.Tensor,
-    h: torch.Tensor,
-    u0: torch.Tensor,
-    conv_grads: list[torch.Tensor],
-    bias_grads: list[torch.Tensor],
-    delta_top: torch.Tensor,
-) -> None:
-    """Gather the gradients into .grad in the modules' layouts (fp32)."""
-    batch, length = real_ids.shape
-    real_rows, soft_rows = slice(0, batch * length), slice(batch * length, None)
-    # first layer: one-hot real rows add u0 at their ids; fake and δx rows are a product
-    grad_dtype = critic.inp.weight.dtype
-    embed = (soft.reshape(-1, soft.shape[-1]).t() @ u0[soft_rows]).to(grad_dtype)  # (V, C)
-    embed.index_add_(0, real_ids.flatten(), u0[real_rows].to(grad_dtype))
-    critic.inp.weight.grad = embed.unsqueeze(0)  # (1, V, C)
-    critic.inp.bias.grad = u0[: 2 * batch * length].sum(0).to(grad_dtype)
-    convs = [conv for block in critic.blocks for conv in (block.conv1, block.conv2)]
-    for conv, weight_grad, bias_grad in zip(convs, conv_grads, bias_grads, strict=True):
-        conv.weight.grad, conv.bias.grad = weight_grad, bias_grad
-    # head: mean h(fake) − mean h(real) from the Wasserstein term, Σ δ from the penalty
-    head = (
-        h[batch : 2 * batch].mean(0, dtype=grad_dtype)
-        - h[:batch].mean(0, dtype=grad_dtype)
-        + delta_top.sum(0, dtype=grad_dtype)
-    )  # (L, C)
-    critic.fc.weight.grad = head.t().reshape(1, -1).contiguous()  # (1, C·L)
-    critic.fc.bias.grad = torch.zeros_like(critic.fc.bias)  # Σ of ∓1/B over the batch

@@ -93,9 +93,10 @@ def generator_loss_and_grads(
     grad_logits = fake * (grad_fake - (grad_fake * fake).sum(dim=-1, keepdim=True))  # (B, L, V)
     grad_rows = grad_logits.to(dtype).view(batch * length, -1)  # (B·L, V)
     grad_out = h.view(batch * length, channels).t() @ grad_rows  # (C, V)
-    buffers.upstream.copy_((grad_rows @ weights.out.t()).view_as(h))
+    buffers.u(len(generator.blocks)).interior.copy_((grad_rows @ weights.out.t()).view_as(h))
     u0 = stack_backward(weights.stack, buffers).reshape(batch, length * channels)  # (B, L·C)
-    conv_grads, bias_grads = stack_weight_grads(weights.stack, buffers, [slice(None)])
+    convs = len(weights.stack.forward)
+    conv_grads, bias_grads = stack_weight_grads(weights.stack.kernel, buffers, [slice(None)], convs)
 
     grad_fc = u0.t() @ z.to(dtype)  # (L·C, noise_dim), rows (position, channel)
     grad_fc_bias = u0.sum(0).unsqueeze(1)  # (L·C, 1)

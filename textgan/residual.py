@@ -13,7 +13,7 @@ Per block, with r1 = relu(h), a1 = conv1(r1), r2 = relu(a1), a2 = conv2(r2):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +36,7 @@ def wide(dtype: torch.dtype) -> torch.dtype:
 
 
 _mask = torch.ops.aten.threshold_backward  # (g, relu_out, 0) → g where relu_out > 0, else 0
-_mask_into = torch.ops.aten.threshold_backward.grad_input
+mask_into = torch.ops.aten.threshold_backward.grad_input  # the same, into grad_input=
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,12 @@ class StackWeights:
             taps = [backward_taps(f, b, kernel) for f, b in zip(forward, matrices, strict=True)]
             copies.append(([d for ds, _ in taps for d in ds], [s for _, ss in taps for s in ss]))
         return cls(forward, matrices, biases, kernel, tuple(copies)).load()
+
+    def first(self, blocks: int) -> StackWeights:
+        """The matrices of the first `blocks` blocks (the same tensors; load() on self)."""
+        convs = 2 * blocks
+        return replace(self, forward=self.forward[:convs], backward=self.backward[:convs],
+                       biases=self.biases[:convs], copies=())  # fmt: skip
 
     def load(self) -> StackWeights:
         """Copy the parameters' current values in; returns self."""
@@ -113,13 +119,8 @@ class StackBuffers:
             self._row_views[key] = self.input(j).rows(rows)
         return self._row_views[key]
 
-    @property
-    def upstream(self) -> torch.Tensor:
-        """Where stack_backward reads dS/d(stack output): an (N, L, C) view to write."""
-        return self.out_grads[-1].interior
-
     def u(self, i: int) -> Padded:
-        """dS/d(input of block i); u(n_blocks) is the upstream."""
+        """dS/d(input of block i); for a stack of n blocks, u(n) holds the upstream."""
         return self.input_grad if i == 0 else self.out_grads[2 * i - 1]
 
     def v1(self, i: int) -> Padded:
@@ -151,13 +152,13 @@ def stack_forward(h: torch.Tensor, weights: StackWeights, buffers: StackBuffers)
 
 
 def stack_backward(weights: StackWeights, buffers: StackBuffers) -> torch.Tensor:
-    """From the upstream dS/d(output) in buffers.upstream to dS/d(input), returned as an
-    (N, L, C) view; on the way, buffers.out_grads fill with the convs' output gradients."""
+    """From the upstream dS/d(output), in buffers.u(blocks).interior, to dS/d(input), returned
+    as an (N, L, C) view; on the way, buffers.out_grads fill with the convs' output gradients."""
     for i in reversed(range(len(weights.forward) // 2)):
         c1, c2, v1 = 2 * i, 2 * i + 1, buffers.v1(i)
         dr2 = F.linear(buffers.cols(buffers.u(i + 1)), weights.backward[c2])  # dS/dr2
         dr2 = dr2.view_as(v1.interior)  # (N, L, C)
-        _mask_into(dr2, buffers.input(c2).interior, 0, grad_input=v1.interior)
+        mask_into(dr2, buffers.input(c2).interior, 0, grad_input=v1.interior)
         dr1 = F.linear(buffers.cols(v1), weights.backward[c1]).view_as(dr2)  # dS/dr1
         dh = _mask(dr1, buffers.input(c1).interior, 0)
         torch.add(buffers.u(i + 1).interior, dh, out=buffers.u(i).interior)
@@ -178,29 +179,28 @@ def stack_second_order(
         branch = delta
         for j in (i, i + 1):
             inputs = buffers.input_rows(j, rows)
-            _mask_into(branch, inputs.interior, 0, grad_input=inputs.interior)
+            mask_into(branch, inputs.interior, 0, grad_input=inputs.interior)
             branch = (buffers.cols(inputs) @ weights.forward[j]).view_as(delta)
         delta.add_(branch, alpha=RESIDUAL_SCALE)
     return delta
 
 
 def stack_weight_grads(
-    weights: StackWeights, buffers: StackBuffers, bias_rows: list[slice]
+    kernel: int, buffers: StackBuffers, bias_rows: list[slice], convs: int
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Every conv's weight gradient (K, C, C) and bias gradient (C,), fp32, from the buffers
-    after stack_backward (and stack_second_order).
+    """The weight gradients (K, C, C) and bias gradients (C,) of the first `convs` convs, in the
+    wide dtype, from the buffers after stack_backward (and stack_second_order).
 
     Bias gradients add up the out_grads over the rows in bias_rows, one sum per slice: terms
     that cancel exactly (D(fake) − D(real) on one bias) then give exactly zero."""
-    k = weights.kernel
     conv_grads = []
-    for j, (inputs, out_grad) in enumerate(zip(buffers.inputs, buffers.out_grads, strict=True)):
+    for j in range(convs):
         scale = RESIDUAL_SCALE if j % 2 else 1.0  # the out_grad kept for conv2 is u; v2 = 0.3·u
-        matrix = weight_grad_matrix(inputs, out_grad, buffers.cols)  # (K·C, C)
-        matrix = matrix.to(wide(matrix.dtype)).mul_(scale)
-        conv_grads.append(matrix.view(k, -1, matrix.shape[1]))
-    out_grads = buffers.stacked_out_grads  # (2·blocks, N, T, C)
-    sums = [out_grads[:, rows].flatten(1, 2).sum(1) for rows in bias_rows]  # (2·blocks, C) each
-    bias_grads = torch.stack(sums).to(wide(out_grads.dtype)).sum(0)  # (2·blocks, C)
+        matrix = weight_grad_matrix(buffers.inputs[j], buffers.out_grads[j], buffers.cols)
+        matrix = matrix.to(wide(matrix.dtype)).mul_(scale)  # (K·C, C)
+        conv_grads.append(matrix.view(kernel, -1, matrix.shape[1]))
+    out_grads = buffers.stacked_out_grads[:convs]  # (convs, N, T, C)
+    sums = [out_grads[:, rows].flatten(1, 2).sum(1) for rows in bias_rows]  # (convs, C) each
+    bias_grads = torch.stack(sums).to(wide(out_grads.dtype)).sum(0)  # (convs, C)
     bias_grads[1::2] *= RESIDUAL_SCALE
     return conv_grads, list(bias_grads.unbind())

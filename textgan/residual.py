@@ -197,7 +197,9 @@ def stack_weight_grads(
     for j in range(convs):
         scale = RESIDUAL_SCALE if j % 2 else 1.0  # the out_grad kept for conv2 is u; v2 = 0.3·u
         matrix = weight_grad_matrix(buffers.inputs[j], buffers.out_grads[j], buffers.cols)
-        matrix = matrix.to(wide(matrix.dtype)).mul_(scale)  # (K·C, C)
+        matrix = matrix.to(wide(matrix.dtype))  # (K·C, C)
+        if scale != 1.0:
+            matrix.mul_(scale)
         conv_grads.append(matrix.view(kernel, -1, matrix.shape[1]))
     out_grads = buffers.stacked_out_grads[:convs]  # (convs, N, T, C)
     sums = [out_grads[:, rows].flatten(1, 2).sum(1) for rows in bias_rows]  # (convs, C) each

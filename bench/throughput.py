@@ -35,7 +35,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seq-len", type=int, default=32)
     p.add_argument("--iters", type=int, default=3, help="timed iterations per round")
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     p.add_argument(

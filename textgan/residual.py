@@ -35,8 +35,8 @@ def wide(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
-_mask = torch.ops.aten.threshold_backward  # (g, relu_out, 0) → g where relu_out > 0, else 0
-mask_into = torch.ops.aten.threshold_backward.grad_input  # the same, into grad_input=
+# mask_into(g, relu_out, 0, grad_input=out): out = g where relu_out > 0, else 0 (ReLU's backward)
+mask_into = torch.ops.aten.threshold_backward.grad_input
 
 
 @dataclass(frozen=True)
@@ -160,8 +160,8 @@ def stack_backward(weights: StackWeights, buffers: StackBuffers) -> torch.Tensor
         dr2 = dr2.view_as(v1.interior)  # (N, L, C)
         mask_into(dr2, buffers.input(c2).interior, 0, grad_input=v1.interior)
         dr1 = F.linear(buffers.cols(v1), weights.backward[c1]).view_as(dr2)  # dS/dr1
-        dh = _mask(dr1, buffers.input(c1).interior, 0)
-        torch.add(buffers.u(i + 1).interior, dh, out=buffers.u(i).interior)
+        mask_into(dr1, buffers.input(c1).interior, 0, grad_input=dr1)  # dS/dh through conv1
+        torch.add(buffers.u(i + 1).interior, dr1, out=buffers.u(i).interior)
     return buffers.u(0).interior
 
 

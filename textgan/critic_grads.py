@@ -225,7 +225,7 @@ def _head_grads(
     wide_dtype = head.const.dtype
     last_conv = (cols.t() @ weights.head).to(wide_dtype).mul_(RESIDUAL_SCALE)  # (K·C, C)
     rows = slice(0, 2 * batch)
-    direct = torch.einsum("n,nlc->lc", scale[rows].flatten().to(wide_dtype), h[rows].to(wide_dtype))
+    direct = torch.einsum("n,nlc->lc", scale[rows].flatten(), h[rows]).to(wide_dtype)
     through_conv = (cols @ weights.stack.forward[-1]).to(wide_dtype)  # conv2(Σ), no bias
     head_grad = direct + delta.sum(0, dtype=wide_dtype) + RESIDUAL_SCALE * through_conv
     return last_conv.view(k, -1, last_conv.shape[1]), head_grad

@@ -1,9 +1,10 @@
 """Training throughput of textgan, optionally against a plain PyTorch port in the same run.
 
 Times full iterations (1 generator step + critic-iters critic steps with the gradient penalty)
-through the same functions `textgan train` uses, on real encoded text. With --compare, the plain
-port is run with the same settings between textgan's timings (alternating, --rounds times), and
-the ratio of the medians is printed last.
+through the same functions `textgan train` uses, on real encoded text, in --precision (auto: bf16
+where the hardware has fast bf16). With --compare, the plain port is run with the same settings
+between textgan's timings (alternating, --rounds times), and so is textgan in fp32; the ratios of
+the medians are printed last (speedup_fp32, then speedup).
 
     python bench/throughput.py --dim 128 --critic-iters 10 \
         --compare ../shared/bench/plain_port.py
@@ -34,7 +35,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=32)
     p.add_argument("--iters", type=int, default=3, help="timed iterations per round")
-    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--warmup", type=int, default=2, help="untimed iterations (the first has no "
+                   "generator step)")  # fmt: skip
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])

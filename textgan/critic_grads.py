@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from textgan.gemm_conv import Padded, copy_all
+from textgan.gemm_conv import Im2col, Padded, copy_all
 from textgan.losses import GRAD_NORM_EPS, CriticLoss
 from textgan.model import RESIDUAL_SCALE, Critic
 from textgan.residual import (
@@ -38,64 +38,70 @@ from textgan.residual import (
 
 @dataclass(frozen=True)
 class CriticWeights:
-    """The critic's weights in the compute dtype and matrix layouts; load() refreshes them."""
+    """The critic's weights in the compute dtype and matrix layouts; load() refreshes them.
+
+    The score is linear in the last conv's output, so that conv is folded into the head:
+    ⟨h + 0.3·(conv2(r2) + b2), head⟩ = ⟨h, head⟩ + ⟨r2, G⟩ + const, with G = 0.3·conv2ᵀ(head) one
+    (L, C) matrix; the last conv never runs on the rows."""
 
     embed: torch.Tensor  # (V, C): the first (k=1) conv, h0 = x @ embed + embed_bias
     embed_bias: torch.Tensor  # (C,)
     head: torch.Tensor  # (L, C): score = Σ h ⊙ head + head_bias
-    head_bias: torch.Tensor  # (), fp32
+    head_bias: torch.Tensor  # (), wide dtype
     stack: StackWeights
     copies: tuple[list[torch.Tensor], list[torch.Tensor]]
+    padded_head: Padded  # (1, L + 2·pad, C): head in its interior
+    folded: Padded  # (1, L + 2·pad, C): G in its interior
+    const: torch.Tensor  # (), wide dtype: 0.3·⟨b2, Σ_t head_t⟩ + head_bias
+    cols: Im2col  # for conv2ᵀ(head)
 
     @classmethod
     def of(cls, critic: Critic, dtype: torch.dtype) -> CriticWeights:
-        c = critic.config
+        c, k, device = critic.config, critic.blocks[0].conv1.kernel, critic.fc.weight.device
+        padded_head, folded = (Padded.zeros(1, c.seq_len, c.dim, k, dtype, device) for _ in "ab")
         head = critic.fc.weight.view(c.dim, c.seq_len).t()  # (L, C)
         sources = [p.detach() for p in (critic.inp.weight[0], critic.inp.bias, head)]
-        destinations = [torch.empty(s.shape, dtype=dtype, device=s.device) for s in sources]
+        destinations = [torch.empty(s.shape, dtype=dtype, device=device) for s in sources[:2]]
+        destinations.append(padded_head.interior[0])
         sources.append(critic.fc.bias.detach()[0])
-        destinations.append(torch.empty((), dtype=wide(dtype), device=sources[-1].device))
+        destinations.append(torch.empty((), dtype=wide(dtype), device=device))
         stack = StackWeights.of(critic.blocks, dtype)
-        return cls(*destinations, stack, (destinations, sources)).load()
+        const = torch.empty((), dtype=wide(dtype), device=device)
+        cols = Im2col(c.seq_len, k * c.dim, dtype, device)
+        weights = cls(*destinations, stack, (destinations, sources), padded_head, folded, const,
+                      cols)  # fmt: skip
+        return weights.load()
 
     def load(self) -> CriticWeights:
         """Copy the critic's current parameters in; returns self."""
         copy_all(*self.copies)
         self.stack.load()
+        g = F.linear(self.cols(self.padded_head), self.stack.backward[-1])  # 0.3 is in the matrix
+        self.folded.interior[0] = g  # (L, C)
+        bias_term = self.stack.biases[-1].to(self.const.dtype) @ self.head.sum(
+            0, dtype=self.const.dtype
+        )
+        torch.add(self.head_bias, bias_term, alpha=RESIDUAL_SCALE, out=self.const)
         return self
 
+    @property
+    def last(self) -> tuple[int, int]:
+        """The indices of the last block's two convs (their ReLU'd inputs in the buffers)."""
+        convs = len(self.stack.forward)
+        return convs - 2, convs - 1
 
-class _Head:
-    """The score's dependence on the last block, folded: the score is linear in the last conv's
-    output, so ⟨h + 0.3·(conv2(r2) + b2), head⟩ = ⟨h, head⟩ + ⟨r2, G⟩ + const, with
-    G = 0.3·conv2ᵀ(head) one (L, C) matrix a step; conv2 never runs on the rows."""
-
-    def __init__(self, weights: CriticWeights, buffers: StackBuffers) -> None:
-        stack, k = weights.stack, weights.stack.kernel
-        length, channels = weights.head.shape
-        head = Padded.zeros(1, length, channels, k, weights.head.dtype, weights.head.device)
-        head.interior[0] = weights.head
-        self.g = F.linear(buffers.cols(head), stack.backward[-1])  # (L, C); 0.3 is in the matrix
-        self.g_padded = Padded.zeros(1, length, channels, k, self.g.dtype, self.g.device)
-        self.g_padded.interior[0] = self.g
-        wide_dtype = weights.head_bias.dtype
-        bias_term = stack.biases[-1].to(wide_dtype) @ weights.head.to(wide_dtype).sum(0)
-        self.const = RESIDUAL_SCALE * bias_term + weights.head_bias
-        self.blocks = len(stack.forward) // 2
-        self.relu1, self.relu2 = 2 * self.blocks - 2, 2 * self.blocks - 1  # the last convs'
-
-    def scores(self, weights: CriticWeights, h: torch.Tensor, buffers: StackBuffers, rows: slice):
+    def scores(self, h: torch.Tensor, buffers: StackBuffers, rows: slice) -> torch.Tensor:
         """(M,) in the wide dtype, for rows of h (the last block's input) and the last ReLU."""
         wide_dtype = self.const.dtype
-        r2 = buffers.input(self.relu2).buffer[rows].flatten(1)  # (M, T·C), zero pads
-        direct = h[rows].flatten(1).to(wide_dtype) @ weights.head.flatten().to(wide_dtype)
-        folded = r2.to(wide_dtype) @ self.g_padded.buffer.flatten().to(wide_dtype)
+        r2 = buffers.input(self.last[1]).buffer[rows].flatten(1)  # (M, T·C), zero pads
+        direct = h[rows].flatten(1).to(wide_dtype) @ self.head.flatten().to(wide_dtype)
+        folded = r2.to(wide_dtype) @ self.folded.buffer.flatten().to(wide_dtype)
         return direct + folded + self.const
 
 
 def critic_forward(weights: CriticWeights, h: torch.Tensor, buffers: StackBuffers) -> torch.Tensor:
     """h0 (N, L, C) → the last block's input (N, L, C), updated in place; the last block's two
-    ReLUs go to their buffers (the last conv itself is folded into the head, see _Head)."""
+    ReLUs go to their buffers (the last conv itself is folded into the head, see CriticWeights)."""
     blocks = len(weights.stack.forward) // 2
     h = stack_forward(h, weights.stack.first(blocks - 1), buffers)
     relu1, relu2 = buffers.input(2 * blocks - 2), buffers.input(2 * blocks - 1)
@@ -106,16 +112,18 @@ def critic_forward(weights: CriticWeights, h: torch.Tensor, buffers: StackBuffer
 
 
 def critic_backward(
-    weights: CriticWeights, buffers: StackBuffers, head: _Head, scale: torch.Tensor
+    weights: CriticWeights, buffers: StackBuffers, scale: torch.Tensor
 ) -> torch.Tensor:
     """d(Σ scale_n · score_n)/dh0, (N, L, C) view, for scale (N, 1, 1) in the compute dtype."""
-    v1, u = buffers.v1(head.blocks - 1), buffers.u(head.blocks - 1)
-    torch.mul(head.g, scale, out=v1.interior)  # dS/dr2 = scale·G on every row
-    mask_into(v1.interior, buffers.input(head.relu2).interior, 0, grad_input=v1.interior)
+    blocks = len(weights.stack.forward) // 2
+    relu1, relu2 = weights.last
+    v1, u = buffers.v1(blocks - 1), buffers.u(blocks - 1)
+    torch.mul(weights.folded.interior, scale, out=v1.interior)  # dS/dr2 = scale·G on every row
+    mask_into(v1.interior, buffers.input(relu2).interior, 0, grad_input=v1.interior)
     dr1 = F.linear(buffers.cols(v1), weights.stack.backward[-2]).view_as(v1.interior)
-    mask_into(dr1, buffers.input(head.relu1).interior, 0, grad_input=dr1)
+    mask_into(dr1, buffers.input(relu1).interior, 0, grad_input=dr1)
     torch.addcmul(dr1, scale, weights.head, out=u.interior)  # + the head's direct term
-    return stack_backward(weights.stack.first(head.blocks - 1), buffers)
+    return stack_backward(weights.stack.first(blocks - 1), buffers)
 
 
 def score_and_input_grad(
@@ -125,10 +133,9 @@ def score_and_input_grad(
     the wide dtype."""
     n, length, vocab = x.shape
     h = critic_forward(weights, _embed_soft(weights, x.to(weights.embed.dtype)), buffers)
-    head = _Head(weights, buffers)
-    scores = head.scores(weights, h, buffers, slice(0, n))  # (N,)
+    scores = weights.scores(h, buffers, slice(0, n))  # (N,)
     scales = torch.full((n, 1, 1), scale, dtype=h.dtype, device=h.device)
-    u0 = critic_backward(weights, buffers, head, scales)  # (N, L, C)
+    u0 = critic_backward(weights, buffers, scales)  # (N, L, C)
     grad = u0.reshape(n * length, -1) @ weights.embed.t()  # (N·L, V)
     return scores, grad.to(scores.dtype).view(n, length, vocab)
 
@@ -160,14 +167,13 @@ def critic_loss_and_grads(
     soft = torch.cat([fake, x_hat]).to(dtype)  # (2B, L, V)
     real_h0 = weights.embed[real_ids] + weights.embed_bias  # one-hot rows: a lookup
     h = critic_forward(weights, torch.cat([real_h0, _embed_soft(weights, soft)]), buffers)
-    head = _Head(weights, buffers)
-    scores = head.scores(weights, h, buffers, slice(0, 2 * batch))  # (2B,)
+    scores = weights.scores(h, buffers, slice(0, 2 * batch))  # (2B,)
     wasserstein = scores[:batch].mean() - scores[batch:].mean()
 
     # d(loss)/d(score): ∓1/B for the Wasserstein rows; 1 for x̂, whose backward is ∇x̂ D
     scale = torch.ones(3 * batch, 1, 1, dtype=dtype, device=h.device)
     scale[:batch], scale[batch : 2 * batch] = -1.0 / batch, 1.0 / batch
-    u0 = critic_backward(weights, buffers, head, scale).reshape(3 * batch * length, -1)
+    u0 = critic_backward(weights, buffers, scale).reshape(3 * batch * length, -1)
     grad_x = u0[2 * batch * length :] @ weights.embed.t()  # (B·L, V)
     grad_x = grad_x.to(fake.dtype).view(batch, length, -1)  # ∇x̂ D(x̂)
     norms = torch.sqrt(grad_x.square().sum(dim=(1, 2)) + GRAD_NORM_EPS)  # (B,)
@@ -177,13 +183,13 @@ def critic_loss_and_grads(
     delta_x = grad_x * (gp_weight * 2 / batch * (norms - 1) / norms).view(-1, 1, 1)
     soft[batch:] = delta_x.to(dtype)  # x̂ is no longer needed: its rows now hold δx
     delta = (soft[batch:] @ weights.embed).contiguous()  # (B, L, C)
-    delta = _second_order(delta, weights, buffers, head, slice(2 * batch, 3 * batch))
+    delta = _second_order(delta, weights, buffers, slice(2 * batch, 3 * batch))
 
     # every conv but the last from the buffers; the last conv (its bias gets Σ ∓1/B·0.3·head,
     # exactly 0) and the head from the folded head; fc's bias gets Σ ∓1/B, exactly 0 too
     halves = [slice(0, batch), slice(batch, 2 * batch)]
-    convs, biases = stack_weight_grads(weights.stack.kernel, buffers, halves, head.relu2)
-    last_conv, head_grad = _head_grads(weights, buffers, head, scale, h, delta, batch)
+    convs, biases = stack_weight_grads(weights.stack.kernel, buffers, halves, weights.last[1])
+    last_conv, head_grad = _head_grads(weights, buffers, scale, h, delta, batch)
     grads = [*_embed_grads(weights, real_ids, soft, u0)]
     for conv, bias in zip(convs, biases, strict=True):
         grads += [conv, bias]
@@ -194,13 +200,14 @@ def critic_loss_and_grads(
 
 
 def _second_order(
-    delta: torch.Tensor, weights: CriticWeights, buffers: StackBuffers, head: _Head, rows: slice
+    delta: torch.Tensor, weights: CriticWeights, buffers: StackBuffers, rows: slice
 ) -> torch.Tensor:
     """stack_second_order over all blocks but the last, then the last block's half: its ReLU'd
     inputs' rows end up holding the adjoints (weight-gradient inputs). Returns δ at the last
     block's input (M, L, C)."""
-    delta = stack_second_order(delta, weights.stack.first(head.blocks - 1), buffers, rows)
-    relu1, relu2 = buffers.input_rows(head.relu1, rows), buffers.input_rows(head.relu2, rows)
+    blocks = len(weights.stack.forward) // 2
+    delta = stack_second_order(delta, weights.stack.first(blocks - 1), buffers, rows)
+    relu1, relu2 = (buffers.input_rows(j, rows) for j in weights.last)
     mask_into(delta, relu1.interior, 0, grad_input=relu1.interior)
     branch = (buffers.cols(relu1) @ weights.stack.forward[-2]).view_as(delta)
     mask_into(branch, relu2.interior, 0, grad_input=relu2.interior)
@@ -210,7 +217,6 @@ def _second_order(
 def _head_grads(
     weights: CriticWeights,
     buffers: StackBuffers,
-    head: _Head,
     scale: torch.Tensor,
     h: torch.Tensor,
     delta: torch.Tensor,
@@ -219,10 +225,10 @@ def _head_grads(
     """The last conv's weight gradient (K, C, C) and the head's (L, C), both from one weighted
     sum of the last ReLU's rows: Σ ∓1/B·r2 over the Wasserstein rows, Σ δ over the x̂ rows."""
     k = weights.stack.kernel
-    relu2 = buffers.input(head.relu2).buffer  # (3B, T, C): r2, and δ in the x̂ rows
+    relu2 = buffers.input(weights.last[1]).buffer  # (3B, T, C): r2, and δ in the x̂ rows
     summed = Padded(torch.einsum("n,ntc->tc", scale.flatten(), relu2).unsqueeze(0), k)
     cols = buffers.cols(summed)  # (L, K·C)
-    wide_dtype = head.const.dtype
+    wide_dtype = weights.const.dtype
     last_conv = (cols.t() @ weights.head).to(wide_dtype).mul_(RESIDUAL_SCALE)  # (K·C, C)
     rows = slice(0, 2 * batch)
     direct = torch.einsum("n,nlc->lc", scale[rows].flatten(), h[rows]).to(wide_dtype)

@@ -58,7 +58,8 @@ class CriticWeights:
     @classmethod
     def of(cls, critic: Critic, dtype: torch.dtype) -> CriticWeights:
         c, k, device = critic.config, critic.blocks[0].conv1.kernel, critic.fc.weight.device
-        padded_head, folded = (Padded.zeros(1, c.seq_len, c.dim, k, dtype, device) for _ in "ab")
+        padded_head = Padded.zeros(1, c.seq_len, c.dim, k, dtype, device)
+        folded = Padded.zeros(1, c.seq_len, c.dim, k, dtype, device)
         head = critic.fc.weight.view(c.dim, c.seq_len).t()  # (L, C)
         sources = [p.detach() for p in (critic.inp.weight[0], critic.inp.bias, head)]
         destinations = [torch.empty(s.shape, dtype=dtype, device=device) for s in sources[:2]]

@@ -9,8 +9,9 @@ matrix products on channels-last activations:
 3. the penalty's adjoint pushed back through the x̂ rows' backward (residual.stack_second_order);
 4. each weight gradient as one product over all 3B rows.
 
-Autograd would also differentiate through the x̂ forward, whose only effect on the penalty is
-through the ReLU masks (zero derivative); here that work is not done at all.
+The last conv is folded into the head (see CriticWeights): it runs once per step on the head, not
+on the rows. Autograd would also differentiate through the x̂ forward, whose only effect on the
+penalty is through the ReLU masks (zero derivative); here that work is not done at all.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--conv", default="auto", choices=["auto", "im2col", "native"])
     p.add_argument(
         "--corpus", type=Path, default=None, help="[default: $TEXTGAN_CORPORA train file]"
     )
@@ -55,7 +56,7 @@ def default_corpus() -> Path:
 def make_state(args: argparse.Namespace, precision: str) -> TrainState:
     config = TrainConfig(dim=args.dim, critic_iters=args.critic_iters, batch_size=args.batch_size,
                          seq_len=args.seq_len, device=args.device, precision=precision,
-                         iters=10**9)  # fmt: skip
+                         conv=args.conv, iters=10**9)  # fmt: skip
     state, _ = build_state(config, args.corpus or default_corpus())
     for _ in range(args.warmup):
         train_iteration(state)
@@ -103,7 +104,7 @@ def main() -> None:
     state = make_state(args, args.precision)
     precision = state.precision
     fp32_state = make_state(args, "fp32") if precision != "fp32" and args.compare else None
-    print(f"device={state.device} precision={precision} dim={args.dim} "
+    print(f"device={state.device} precision={precision} conv={state.conv} dim={args.dim} "
           f"critic_iters={args.critic_iters} batch={args.batch_size} vocab={len(state.vocab)} "
           f"threads={torch.get_num_threads()}")  # fmt: skip
     ours, fp32, ref = [], [], []

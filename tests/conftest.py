@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from textgan.conv import CONV_IMPLS
+
 WORDS = [
     "the",
     "cat",
@@ -60,6 +62,12 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 @pytest.fixture(params=DEVICES)
 def device(request: pytest.FixtureRequest) -> torch.device:
     return torch.device(request.param)
+
+
+@pytest.fixture(params=CONV_IMPLS)
+def conv_impl(request: pytest.FixtureRequest) -> str:
+    """Each way the training convs can run (both must compute the same thing everywhere)."""
+    return request.param
 
 
 @pytest.fixture

@@ -47,9 +47,11 @@ def ref_critic_loss(g: Generator, c: Critic, real, z, alpha) -> tuple[torch.Tens
     return ref_critic(c, fake).mean() - ref_critic(c, real).mean() + 10 * gp, gp
 
 
-def trained_state(corpus: Path, device: torch.device, precision: str) -> TrainState:
+def trained_state(
+    corpus: Path, device: torch.device, precision: str, conv: str = "auto"
+) -> TrainState:
     """A state a few iterations into training (seeded), so the critic is not at its init."""
-    config = TrainConfig(device=str(device), precision=precision, iters=100, **CONFIG)
+    config = TrainConfig(device=str(device), precision=precision, conv=conv, iters=100, **CONFIG)
     state, _ = build_state(config, corpus)
     for _ in range(3):
         train_iteration(state)
@@ -86,8 +88,8 @@ def critic_step_grads(state: TrainState) -> tuple[float, float, list]:
     return parts.loss.item(), parts.gp.item(), [p.grad.clone() for p in state.critic.parameters()]
 
 
-def test_fp32_critic_step_equals_the_reference(tiny_corpus: Path, device: torch.device) -> None:
-    state = trained_state(tiny_corpus, device, "fp32")
+def test_fp32_critic_step_equals_the_reference(tiny_corpus: Path, device, conv_impl) -> None:
+    state = trained_state(tiny_corpus, device, "fp32", conv_impl)
     inputs = fixed_inputs(state)
     ref_loss, ref_gp, ref = reference_grads(state, *inputs)
     loss, gp, ours = critic_step_grads(state)
@@ -101,8 +103,8 @@ def test_fp32_critic_step_equals_the_reference(tiny_corpus: Path, device: torch.
             assert relative(a, b) <= 1e-4, name
 
 
-def test_fp32_generator_step_equals_the_reference(tiny_corpus: Path, device) -> None:
-    state = trained_state(tiny_corpus, device, "fp32")
+def test_fp32_generator_step_equals_the_reference(tiny_corpus: Path, device, conv_impl) -> None:
+    state = trained_state(tiny_corpus, device, "fp32", conv_impl)
     _, noise, _ = fixed_inputs(state)
     state.generator.zero_grad(set_to_none=True)
     ref_loss = -ref_critic(state.critic, ref_generator(state.generator, noise)).mean()
@@ -119,11 +121,11 @@ def test_fp32_generator_step_equals_the_reference(tiny_corpus: Path, device) -> 
     assert all(p.requires_grad for p in state.critic.parameters())
 
 
-def test_bf16_critic_step_is_close_to_fp32(tiny_corpus: Path, device: torch.device) -> None:
+def test_bf16_critic_step_is_close_to_fp32(tiny_corpus: Path, device, conv_impl) -> None:
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
     fp32 = trained_state(tiny_corpus, device, "fp32")
-    bf16 = trained_state(tiny_corpus, device, "bf16")
+    bf16 = trained_state(tiny_corpus, device, "bf16", conv_impl)
     assert bf16.dtype == torch.bfloat16
     bf16.generator.load_state_dict(fp32.generator.state_dict())
     bf16.critic.load_state_dict(fp32.critic.state_dict())
@@ -142,11 +144,11 @@ def test_bf16_critic_step_is_close_to_fp32(tiny_corpus: Path, device: torch.devi
         assert group["exp_avg"].dtype == torch.float32
 
 
-def test_bf16_generator_step_is_close_to_fp32(tiny_corpus: Path, device: torch.device) -> None:
+def test_bf16_generator_step_is_close_to_fp32(tiny_corpus: Path, device, conv_impl) -> None:
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
     fp32 = trained_state(tiny_corpus, device, "fp32")
-    bf16 = trained_state(tiny_corpus, device, "bf16")
+    bf16 = trained_state(tiny_corpus, device, "bf16", conv_impl)
     bf16.generator.load_state_dict(fp32.generator.state_dict())
     bf16.critic.load_state_dict(fp32.critic.state_dict())
     fixed_inputs(fp32)
@@ -174,3 +176,25 @@ def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(
     assert compute_dtype("auto", torch.device("cpu")) is expected
     assert compute_dtype("fp32", torch.device("cpu")) is torch.float32
     assert compute_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+
+
+@pytest.mark.parametrize(("amx", "expected"), [(True, "im2col"), (False, "native")])
+def test_auto_conv_is_im2col_on_amx_cpus_and_native_on_others(
+    monkeypatch: pytest.MonkeyPatch, amx: bool, expected: str
+) -> None:
+    from textgan.device import conv_impl
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert conv_impl("auto", torch.device("cpu")) == expected
+    assert conv_impl("auto", torch.device("cuda")) == "im2col"
+    assert conv_impl("native", torch.device("cpu")) == "native"
+    assert conv_impl("im2col", torch.device("cpu")) == "im2col"
+
+
+def test_training_runs_the_conv_it_was_given(tiny_corpus: Path, conv_impl: str) -> None:
+    from textgan.conv import Im2colConv, NativeConv
+
+    state = trained_state(tiny_corpus, torch.device("cpu"), "fp32", conv_impl)
+    assert state.conv == conv_impl
+    kind = Im2colConv if conv_impl == "im2col" else NativeConv
+    assert {type(b.conv) for b in state.workspace.values()} == {kind}

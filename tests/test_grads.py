@@ -39,19 +39,19 @@ def close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
-def stack_setup(n: int = 4):
+def stack_setup(impl: str, n: int = 4):
     _, critic = models()
     x = torch.randn(n, CONFIG.dim, CONFIG.seq_len, dtype=F64)  # (N, C, L) as the modules take it
     upstream = torch.randn_like(x)
-    buffers = stack_buffers(critic, n, F64)
-    weights = StackWeights.of(critic.blocks, F64)
+    buffers = stack_buffers(critic, n, F64, impl=impl)
+    weights = StackWeights.of(critic.blocks, F64, impl=impl)
     h = stack_forward(x.transpose(1, 2).contiguous(), weights, buffers)  # (N, L, C)
     buffers.u(len(critic.blocks)).interior.copy_(upstream.transpose(1, 2))
     return critic, x, upstream, buffers, weights, h
 
 
-def test_stack_forward_and_backward_are_the_blocks_and_their_input_gradient() -> None:
-    critic, x, upstream, buffers, weights, h = stack_setup()
+def test_stack_forward_and_backward_are_the_blocks_and_their_input_gradient(conv_impl) -> None:
+    critic, x, upstream, buffers, weights, h = stack_setup(conv_impl)
     x = x.requires_grad_(True)
     out = critic.blocks(x)
     assert close(h, out.detach().transpose(1, 2))
@@ -60,16 +60,16 @@ def test_stack_forward_and_backward_are_the_blocks_and_their_input_gradient() ->
     expected_x, *expected = torch.autograd.grad(score, [x, *params])
     u0 = stack_backward(weights, buffers)
     assert close(u0, expected_x.transpose(1, 2))
-    conv_grads, bias_grads = stack_weight_grads(5, buffers, [slice(0, 4)], len(weights.forward))
+    conv_grads, bias_grads = stack_weight_grads(buffers, [slice(0, 4)], len(weights.forward))
     ours = [g for pair in zip(conv_grads, bias_grads, strict=True) for g in pair]
     for got, want in zip(ours, expected, strict=True):
         assert close(got, want)
 
 
-def test_stack_second_order_is_autograds_double_backward() -> None:
+def test_stack_second_order_is_autograds_double_backward(conv_impl: str) -> None:
     """For F = ⟨δ, ∇x⟨U, blocks(x)⟩⟩: dF/dU comes back from stack_second_order, and every conv
     weight's dF/dW from stack_weight_grads (biases reach F only through the masks: zero)."""
-    critic, x, upstream, buffers, weights, _ = stack_setup()
+    critic, x, upstream, buffers, weights, _ = stack_setup(conv_impl)
     delta = torch.randn_like(x)
     x, upstream = x.requires_grad_(True), upstream.requires_grad_(True)
     (grad_x,) = torch.autograd.grad((critic.blocks(x) * upstream).sum(), x, create_graph=True)
@@ -78,7 +78,7 @@ def test_stack_second_order_is_autograds_double_backward() -> None:
     stack_backward(weights, buffers)
     top = stack_second_order(delta.transpose(1, 2).contiguous(), weights, buffers, slice(0, 4))
     assert close(top, wanted[0].transpose(1, 2))
-    conv_grads, bias_grads = stack_weight_grads(5, buffers, [slice(0, 0)], len(weights.forward))
+    conv_grads, bias_grads = stack_weight_grads(buffers, [slice(0, 0)], len(weights.forward))
     for got, want in zip(conv_grads, wanted[1::2], strict=True):
         assert close(got, want)
     assert all(g.abs().max() == 0 for g in bias_grads)
@@ -99,7 +99,7 @@ def test_bias_terms_that_cancel_give_exactly_zero() -> None:
 
 
 @pytest.mark.parametrize("gp_weight", [10.0, 0.0])
-def test_critic_loss_and_grads_equal_autograds(gp_weight: float) -> None:
+def test_critic_loss_and_grads_equal_autograds(gp_weight: float, conv_impl: str) -> None:
     _, critic = models()
     batch = 5
     real_ids = torch.randint(0, CONFIG.vocab_size, (batch, CONFIG.seq_len))
@@ -110,7 +110,9 @@ def test_critic_loss_and_grads_equal_autograds(gp_weight: float) -> None:
     expected.loss.backward()
     wanted = [p.grad.clone() for p in critic.parameters()]
     critic.zero_grad(set_to_none=True)
-    parts = critic_loss_and_grads(critic, real_ids, fake, alpha, gp_weight, F64)
+    buffers = stack_buffers(critic, 3 * batch, F64, impl=conv_impl)
+    weights = CriticWeights.of(critic, F64, conv_impl)
+    parts = critic_loss_and_grads(critic, real_ids, fake, alpha, gp_weight, F64, buffers, weights)
     for got, want in zip(parts.__dict__.values(), expected.__dict__.values(), strict=True):
         assert close(got, want.detach())
     assert expected.gp > 0.1  # a penalty far from zero, so its gradient is exercised
@@ -118,19 +120,21 @@ def test_critic_loss_and_grads_equal_autograds(gp_weight: float) -> None:
         assert p.grad.dtype == F64 and close(p.grad, want), name
 
 
-def test_generate_and_generator_grads_equal_autograds() -> None:
+def test_generate_and_generator_grads_equal_autograds(conv_impl: str) -> None:
     generator, critic = models()
     z = torch.randn(5, CONFIG.noise_dim, dtype=F64)
-    sampling = stack_buffers(generator, 5, F64, backward=False)
-    assert close(generate(GeneratorWeights.of(generator, F64, backward=False), z, sampling),
-                 generator(z).detach())  # fmt: skip
+    sampling = stack_buffers(generator, 5, F64, backward=False, impl=conv_impl)
+    weights = GeneratorWeights.of(generator, F64, backward=False, impl=conv_impl)
+    assert close(generate(weights, z, sampling), generator(z).detach())
     critic.requires_grad_(False)
     expected = generator_loss(critic, generator(z))
     expected.backward()
     wanted = [p.grad.clone() for p in generator.parameters()]
     generator.zero_grad(set_to_none=True)
-    buffers = stack_buffers(generator, 5, F64), stack_buffers(critic, 5, F64)
-    loss = generator_loss_and_grads(generator, CriticWeights.of(critic, F64), z, *buffers)
+    buffers = [stack_buffers(net, 5, F64, impl=conv_impl) for net in (generator, critic)]
+    critic_weights = CriticWeights.of(critic, F64, conv_impl)
+    weights = GeneratorWeights.of(generator, F64, impl=conv_impl)
+    loss = generator_loss_and_grads(generator, critic_weights, z, *buffers, weights)
     assert close(loss, expected.detach())
     for (name, p), want in zip(generator.named_parameters(), wanted, strict=True):
         assert close(p.grad, want), name

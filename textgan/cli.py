@@ -105,6 +105,9 @@ def train_command(
     precision: Annotated[
         str | None, _opt("precision", "auto (bf16 where fast), fp32 or bf16.")
     ] = None,
+    conv: Annotated[
+        str | None, _opt("conv", "auto (the faster here), im2col or native convolutions.")
+    ] = None,
     seed: Annotated[int | None, _opt("seed", "Random seed.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir.")] = False,
 ) -> None:
@@ -113,7 +116,7 @@ def train_command(
                    n_blocks=n_blocks, seq_len=seq_len, lr=lr, gp_weight=gp_weight,
                    max_vocab=max_vocab, checkpoint_every=checkpoint_every, keep=keep,
                    eval_every=eval_every, eval_samples=eval_samples, holdout=holdout,
-                   max_lines=max_lines, device=device, precision=precision,
+                   max_lines=max_lines, device=device, precision=precision, conv=conv,
                    seed=seed)  # fmt: skip
     try:
         from textgan.display import TrainingDisplay  # inside: Ctrl-C while importing is clean

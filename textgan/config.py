@@ -19,6 +19,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_CHOICES = ("auto", "paper", "cpu")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
+CONV_CHOICES = ("auto", "im2col", "native")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class TrainConfig:
     keep: int = 3
     device: str = "auto"
     precision: str = "auto"
+    conv: str = "auto"  # how the training convs run (device.conv_impl)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -85,6 +87,10 @@ class TrainConfig:
         if self.precision not in PRECISION_CHOICES:
             raise TextganError(
                 f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.precision!r}"
+            )
+        if self.conv not in CONV_CHOICES:
+            raise TextganError(
+                f"--conv must be one of {', '.join(CONV_CHOICES)}, got {self.conv!r}"
             )
 
     def model_config(self, vocab_size: int) -> ModelConfig:

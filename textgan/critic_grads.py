@@ -19,9 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from textgan.gemm_conv import Im2col, Padded, copy_all
+from textgan.conv import Im2col, Padded, copy_all
 from textgan.losses import GRAD_NORM_EPS, CriticLoss
 from textgan.model import RESIDUAL_SCALE, Critic
 from textgan.residual import (
@@ -54,10 +53,11 @@ class CriticWeights:
     padded_head: Padded  # (1, L + 2·pad, C): head in its interior
     folded: Padded  # (1, L + 2·pad, C): G in its interior
     const: torch.Tensor  # (), wide dtype: 0.3·⟨b2, Σ_t head_t⟩ + head_bias
-    cols: Im2col  # for conv2ᵀ(head)
+    cols: Im2col  # for the one-row convs of the head: conv2ᵀ(head), and in its gradient
 
     @classmethod
-    def of(cls, critic: Critic, dtype: torch.dtype) -> CriticWeights:
+    def of(cls, critic: Critic, dtype: torch.dtype, impl: str = "im2col") -> CriticWeights:
+        """impl: the conv implementation the stack's matrices are laid out for."""
         c, k, device = critic.config, critic.blocks[0].conv1.kernel, critic.fc.weight.device
         padded_head = Padded.zeros(1, c.seq_len, c.dim, k, dtype, device)
         folded = Padded.zeros(1, c.seq_len, c.dim, k, dtype, device)
@@ -67,7 +67,7 @@ class CriticWeights:
         destinations.append(padded_head.interior[0])
         sources.append(critic.fc.bias.detach()[0])
         destinations.append(torch.empty((), dtype=wide(dtype), device=device))
-        stack = StackWeights.of(critic.blocks, dtype)
+        stack = StackWeights.of(critic.blocks, dtype, impl=impl)
         const = torch.empty((), dtype=wide(dtype), device=device)
         cols = Im2col(c.seq_len, k * c.dim, dtype, device)
         weights = cls(*destinations, stack, (destinations, sources), padded_head, folded, const,
@@ -78,7 +78,7 @@ class CriticWeights:
         """Copy the critic's current parameters in; returns self."""
         copy_all(*self.copies)
         self.stack.load()
-        g = F.linear(self.cols(self.padded_head), self.stack.backward[-1])  # 0.3 is in the matrix
+        g = self.cols(self.padded_head) @ self.stack.backward[-1]  # 0.3 is in the matrix
         self.folded.interior[0] = g  # (L, C)
         bias_term = self.stack.biases[-1].to(self.const.dtype) @ self.head.sum(
             0, dtype=self.const.dtype
@@ -108,7 +108,7 @@ def critic_forward(weights: CriticWeights, h: torch.Tensor, buffers: StackBuffer
     h = stack_forward(h, weights.stack.first(blocks - 1), buffers)
     relu1, relu2 = buffers.input(2 * blocks - 2), buffers.input(2 * blocks - 1)
     torch.clamp_min(h, 0, out=relu1.interior)
-    conv1 = torch.addmm(weights.stack.biases[-2], buffers.cols(relu1), weights.stack.forward[-2])
+    conv1 = buffers.conv(relu1, weights.stack.forward[-2], weights.stack.biases[-2])
     torch.clamp_min(conv1.view_as(h), 0, out=relu2.interior)
     return h
 
@@ -122,7 +122,7 @@ def critic_backward(
     v1, u = buffers.v1(blocks - 1), buffers.u(blocks - 1)
     torch.mul(weights.folded.interior, scale, out=v1.interior)  # dS/dr2 = scale·G on every row
     mask_into(v1.interior, buffers.input(relu2).interior, 0, grad_input=v1.interior)
-    dr1 = F.linear(buffers.cols(v1), weights.stack.backward[-2]).view_as(v1.interior)
+    dr1 = buffers.conv(v1, weights.stack.backward[-2]).view_as(v1.interior)
     mask_into(dr1, buffers.input(relu1).interior, 0, grad_input=dr1)
     torch.addcmul(dr1, scale, weights.head, out=u.interior)  # + the head's direct term
     return stack_backward(weights.stack.first(blocks - 1), buffers)
@@ -190,7 +190,7 @@ def critic_loss_and_grads(
     # every conv but the last from the buffers; the last conv (its bias gets Σ ∓1/B·0.3·head,
     # exactly 0) and the head from the folded head; fc's bias gets Σ ∓1/B, exactly 0 too
     halves = [slice(0, batch), slice(batch, 2 * batch)]
-    convs, biases = stack_weight_grads(weights.stack.kernel, buffers, halves, weights.last[1])
+    convs, biases = stack_weight_grads(buffers, halves, weights.last[1])
     last_conv, head_grad = _head_grads(weights, buffers, scale, h, delta, batch)
     grads = [*_embed_grads(weights, real_ids, soft, u0)]
     for conv, bias in zip(convs, biases, strict=True):
@@ -211,7 +211,7 @@ def _second_order(
     delta = stack_second_order(delta, weights.stack.first(blocks - 1), buffers, rows)
     relu1, relu2 = (buffers.input_rows(j, rows) for j in weights.last)
     mask_into(delta, relu1.interior, 0, grad_input=relu1.interior)
-    branch = (buffers.cols(relu1) @ weights.stack.forward[-2]).view_as(delta)
+    branch = buffers.conv(relu1, weights.stack.forward[-2]).view_as(delta)
     mask_into(branch, relu2.interior, 0, grad_input=relu2.interior)
     return delta
 
@@ -229,7 +229,7 @@ def _head_grads(
     k = weights.stack.kernel
     relu2 = buffers.input(weights.last[1]).buffer  # (3B, T, C): r2, and δ in the x̂ rows
     summed = Padded(torch.einsum("n,ntc->tc", scale.flatten(), relu2).unsqueeze(0), k)
-    cols = buffers.cols(summed)  # (L, K·C)
+    cols = weights.cols(summed)  # (L, K·C)
     wide_dtype = weights.const.dtype
     last_conv = (cols.t() @ weights.head).to(wide_dtype).mul_(RESIDUAL_SCALE)  # (K·C, C)
     rows = slice(0, 2 * batch)

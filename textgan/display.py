@@ -119,6 +119,7 @@ def config_table(info: RunInfo) -> Table:
         "device": str(info.device),
         "processes": f"{info.world_size} (batch {info.world_size * info.config.batch_size} in all)",
         "precision": info.precision,
+        "conv": info.conv,
         "training lines": f"{info.num_lines:,}",
         "held-out text": info.heldout_source,
         "corpus encoding": _corpus_encoding(info),

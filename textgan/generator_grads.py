@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from textgan.conv import copy_all
 from textgan.critic_grads import CriticWeights, score_and_input_grad
-from textgan.gemm_conv import copy_all
 from textgan.model import Generator
 from textgan.residual import (
     StackBuffers,
@@ -34,14 +34,18 @@ class GeneratorWeights:
     copies: tuple[list[torch.Tensor], list[torch.Tensor]]
 
     @classmethod
-    def of(cls, generator: Generator, dtype: torch.dtype, backward: bool = True):
+    def of(
+        cls, generator: Generator, dtype: torch.dtype, backward: bool = True, impl: str = "im2col"
+    ) -> GeneratorWeights:
+        """backward=False: without the stack's backward matrices (for sampling); impl: the conv
+        implementation the stack's matrices are laid out for."""
         c = generator.config
         fc = generator.fc.weight.view(c.dim, c.seq_len, -1).transpose(0, 1)  # (L, C, noise_dim)
         fc_bias = generator.fc.bias.view(c.dim, c.seq_len).t()  # (L, C)
         sources = [p.detach() for p in (fc, fc_bias, generator.out.weight[0], generator.out.bias)]
         destinations = [torch.empty(s.shape, dtype=dtype, device=s.device) for s in sources]
         matrices = [destinations[0].flatten(0, 1), destinations[1].flatten(), *destinations[2:]]
-        stack = StackWeights.of(generator.blocks, dtype, backward)
+        stack = StackWeights.of(generator.blocks, dtype, backward, impl)
         return cls(*matrices, stack, (destinations, sources)).load()
 
     def load(self) -> GeneratorWeights:
@@ -83,7 +87,7 @@ def generator_loss_and_grads(
     """Set every generator parameter's .grad to d(−mean D(G(z)))/d(parameter); return that
     loss. buffers, critic_buffers: stack_buffers of the generator and the critic, B rows."""
     dtype = critic.embed.dtype
-    weights = GeneratorWeights.of(generator, dtype)
+    weights = weights if weights is not None else GeneratorWeights.of(generator, dtype)
     batch = z.shape[0]
     h = _last_hidden(weights, z, buffers)  # (B, L, C)
     length, channels = h.shape[1:]
@@ -96,7 +100,7 @@ def generator_loss_and_grads(
     buffers.u(len(generator.blocks)).interior.copy_((grad_rows @ weights.out.t()).view_as(h))
     u0 = stack_backward(weights.stack, buffers).reshape(batch, length * channels)  # (B, L·C)
     convs = len(weights.stack.forward)
-    conv_grads, bias_grads = stack_weight_grads(weights.stack.kernel, buffers, [slice(None)], convs)
+    conv_grads, bias_grads = stack_weight_grads(buffers, [slice(None)], convs)
 
     grad_fc = u0.t() @ z.to(dtype)  # (L·C, noise_dim), rows (position, channel)
     grad_fc_bias = u0.sum(0).unsqueeze(1)  # (L·C, 1)

@@ -1,7 +1,7 @@
 """The residual conv stack (model.ResBlock × n) run by hand: forward, backward, weight gradients,
 and the pass that differentiates the backward once more (the gradient penalty's second order).
 
-Activations are channels-last in the compute dtype; every conv is one matrix product (gemm_conv).
+Activations are channels-last in the compute dtype; every conv runs on padded buffers (conv.py).
 A ReLU's derivative is its mask, read off the ReLU's output; the masks are constants for every
 derivative taken here, as they are almost everywhere.
 
@@ -16,16 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from textgan.gemm_conv import (
-    Im2col,
+from textgan.conv import (
+    Conv,
     Padded,
     backward_taps,
     copy_all,
     forward_matrix,
-    weight_grad_matrix,
+    make_conv,
+    matrix_storage,
 )
 from textgan.model import RESIDUAL_SCALE
 
@@ -41,40 +41,44 @@ mask_into = torch.ops.aten.threshold_backward.grad_input
 
 @dataclass(frozen=True)
 class StackWeights:
-    """The convs of a block stack (two per block) as matrices in the compute dtype, refreshed
-    from the modules' parameters by load() (a few copies in all, into the same tensors)."""
+    """The convs of a block stack (two per block) as matrices in the compute dtype, laid out for
+    a conv implementation (conv.matrix_storage) and refreshed from the modules' parameters by
+    load() (a few copies in all, into the same tensors)."""
 
     forward: list[torch.Tensor]  # (K·C, C) each
-    backward: list[torch.Tensor]  # (C, K·C) each; conv2's carry the residual scale 0.3
+    backward: list[torch.Tensor]  # (K·C, C) each, input gradients; conv2's carry the scale 0.3
     biases: list[torch.Tensor]  # (C,) each
     kernel: int
-    copies: tuple[tuple[list[torch.Tensor], list[torch.Tensor]], ...]  # in order
+    copies: tuple[list[torch.Tensor], list[torch.Tensor]]
 
     @classmethod
-    def of(cls, blocks: nn.Sequential, dtype: torch.dtype, backward: bool = True) -> StackWeights:
+    def of(
+        cls, blocks: nn.Sequential, dtype: torch.dtype, backward: bool = True, impl: str = "im2col"
+    ) -> StackWeights:
         convs = [conv for block in blocks for conv in (block.conv1, block.conv2)]
-        kernel = convs[0].kernel
+        kernel, device = convs[0].kernel, convs[0].weight.device
+        shape = forward_matrix(convs[0].weight).shape  # (K·C, C)
+        forward = [matrix_storage(shape, impl, dtype, device) for _ in convs]
+        biases = [torch.empty_like(conv.bias, dtype=dtype) for conv in convs]
+        destinations = forward + biases
         sources = [forward_matrix(conv.weight) for conv in convs]
         sources += [conv.bias.detach() for conv in convs]
-        destinations = [torch.empty_like(source, dtype=dtype) for source in sources]
-        forward, biases = destinations[: len(convs)], destinations[len(convs) :]
-        copies = [(destinations, sources)]
-        matrices = [f.new_empty(f.shape[1], f.shape[0]) for f in forward] if backward else []
-        if matrices:  # copied from the forward matrices once those are in place
-            taps = [backward_taps(f, b, kernel) for f, b in zip(forward, matrices, strict=True)]
-            copies.append(([d for ds, _ in taps for d in ds], [s for _, ss in taps for s in ss]))
-        return cls(forward, matrices, biases, kernel, tuple(copies)).load()
+        matrices = []  # transposed views of dense tensors, whatever impl (see backward_taps)
+        for conv in convs if backward else []:
+            matrices.append(matrix_storage(shape, "native", dtype, device))
+            taps, weights = backward_taps(conv.weight, matrices[-1])
+            destinations, sources = destinations + taps, sources + weights
+        return cls(forward, matrices, biases, kernel, (destinations, sources)).load()
 
     def first(self, blocks: int) -> StackWeights:
         """The matrices of the first `blocks` blocks (the same tensors; load() on self)."""
         convs = 2 * blocks
         return replace(self, forward=self.forward[:convs], backward=self.backward[:convs],
-                       biases=self.biases[:convs], copies=())  # fmt: skip
+                       biases=self.biases[:convs], copies=([], []))  # fmt: skip
 
     def load(self) -> StackWeights:
         """Copy the parameters' current values in; returns self."""
-        for destinations, sources in self.copies:
-            copy_all(destinations, sources)
+        copy_all(*self.copies)
         if self.backward:
             torch._foreach_mul_(self.backward[1::2], RESIDUAL_SCALE)  # v2 = 0.3·u
         return self
@@ -93,8 +97,10 @@ class StackBuffers:
         dtype: torch.dtype,
         device: torch.device,
         backward: bool = True,
+        impl: str = "im2col",
     ) -> None:
-        """backward=False: buffers for a forward only (one input buffer shared by every conv)."""
+        """backward=False: buffers for a forward only (one input buffer shared by every conv);
+        impl: how the convs run (conv.CONV_IMPLS)."""
 
         def new(count: int) -> tuple[torch.Tensor, list[Padded]]:
             shape = (count, n, length + 2 * (kernel // 2), channels)
@@ -106,7 +112,8 @@ class StackBuffers:
         # per block: dS/d(conv1 output), then dS/d(block output); those last are u(1..n_blocks)
         self.stacked_out_grads, self.out_grads = new(count if backward else 0)
         self.input_grad = new(1)[1][0]  # dS/d(stack input), u(0)
-        self.cols = Im2col(n * (length + kernel - 1), kernel * channels, dtype, device)
+        self.conv: Conv = make_conv(impl, n * (length + kernel - 1), kernel * channels, dtype,
+                                    device)  # fmt: skip
         self._row_views: dict[tuple[int, int, int], Padded] = {}
 
     def input(self, j: int) -> Padded:
@@ -129,12 +136,12 @@ class StackBuffers:
 
 
 def stack_buffers(
-    net: nn.Module, rows: int, dtype: torch.dtype, backward: bool = True
+    net: nn.Module, rows: int, dtype: torch.dtype, backward: bool = True, impl: str = "im2col"
 ) -> StackBuffers:
     """Buffers for the block stack of a Generator or Critic over `rows` sequences."""
     c = net.config
     kernel, device = net.blocks[0].conv1.kernel, next(net.parameters()).device
-    return StackBuffers(rows, c.seq_len, c.dim, c.n_blocks, kernel, dtype, device, backward)
+    return StackBuffers(rows, c.seq_len, c.dim, c.n_blocks, kernel, dtype, device, backward, impl)
 
 
 def stack_forward(h: torch.Tensor, weights: StackWeights, buffers: StackBuffers) -> torch.Tensor:
@@ -145,8 +152,7 @@ def stack_forward(h: torch.Tensor, weights: StackWeights, buffers: StackBuffers)
         for j in (i, i + 1):
             inputs = buffers.input(j)
             torch.clamp_min(branch, 0, out=inputs.interior)  # relu
-            cols = buffers.cols(inputs)  # (N·L, K·C)
-            branch = torch.addmm(weights.biases[j], cols, weights.forward[j]).view_as(h)
+            branch = buffers.conv(inputs, weights.forward[j], weights.biases[j]).view_as(h)
         h.add_(branch, alpha=RESIDUAL_SCALE)
     return h
 
@@ -156,10 +162,9 @@ def stack_backward(weights: StackWeights, buffers: StackBuffers) -> torch.Tensor
     as an (N, L, C) view; on the way, buffers.out_grads fill with the convs' output gradients."""
     for i in reversed(range(len(weights.forward) // 2)):
         c1, c2, v1 = 2 * i, 2 * i + 1, buffers.v1(i)
-        dr2 = F.linear(buffers.cols(buffers.u(i + 1)), weights.backward[c2])  # dS/dr2
-        dr2 = dr2.view_as(v1.interior)  # (N, L, C)
+        dr2 = buffers.conv(buffers.u(i + 1), weights.backward[c2]).view_as(v1.interior)  # dS/dr2
         mask_into(dr2, buffers.input(c2).interior, 0, grad_input=v1.interior)
-        dr1 = F.linear(buffers.cols(v1), weights.backward[c1]).view_as(dr2)  # dS/dr1
+        dr1 = buffers.conv(v1, weights.backward[c1]).view_as(dr2)  # dS/dr1
         mask_into(dr1, buffers.input(c1).interior, 0, grad_input=dr1)  # dS/dh through conv1
         torch.add(buffers.u(i + 1).interior, dr1, out=buffers.u(i).interior)
     return buffers.u(0).interior
@@ -180,27 +185,24 @@ def stack_second_order(
         for j in (i, i + 1):
             inputs = buffers.input_rows(j, rows)
             mask_into(branch, inputs.interior, 0, grad_input=inputs.interior)
-            branch = (buffers.cols(inputs) @ weights.forward[j]).view_as(delta)
+            branch = buffers.conv(inputs, weights.forward[j]).view_as(delta)
         delta.add_(branch, alpha=RESIDUAL_SCALE)
     return delta
 
 
 def stack_weight_grads(
-    kernel: int, buffers: StackBuffers, bias_rows: list[slice], convs: int
+    buffers: StackBuffers, bias_rows: list[slice], convs: int
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The weight gradients (K, C, C) and bias gradients (C,) of the first `convs` convs, in the
     wide dtype, from the buffers after stack_backward (and stack_second_order).
 
     Bias gradients add up the out_grads over the rows in bias_rows, one sum per slice: terms
     that cancel exactly (D(fake) − D(real) on one bias) then give exactly zero."""
-    conv_grads = []
-    for j in range(convs):
-        scale = RESIDUAL_SCALE if j % 2 else 1.0  # the out_grad kept for conv2 is u; v2 = 0.3·u
-        matrix = weight_grad_matrix(buffers.inputs[j], buffers.out_grads[j], buffers.cols)
-        matrix = matrix.to(wide(matrix.dtype))  # (K·C, C)
-        if scale != 1.0:
-            matrix.mul_(scale)
-        conv_grads.append(matrix.view(kernel, -1, matrix.shape[1]))
+    dtype = wide(buffers.input_grad.buffer.dtype)
+    conv_grads = [buffers.conv.weight_grad(buffers.inputs[j], buffers.out_grads[j], dtype)
+                  for j in range(convs)]  # fmt: skip
+    for grad in conv_grads[1::2]:  # conv2's out_grad is kept as u: v2 = 0.3·u
+        grad.mul_(RESIDUAL_SCALE)
     out_grads = buffers.stacked_out_grads[:convs]  # (convs, N, T, C)
     sums = [out_grads[:, rows].flatten(1, 2).sum(1) for rows in bias_rows]  # (convs, C) each
     bias_grads = torch.stack(sums).to(wide(out_grads.dtype)).sum(0)  # (convs, C)

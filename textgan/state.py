@@ -20,7 +20,7 @@ from textgan.config import ModelConfig, TrainConfig
 from textgan.corpus import EncodedCorpus, encode_corpus
 from textgan.critic_grads import CriticWeights
 from textgan.data import BatchSampler
-from textgan.device import compute_dtype, resolve_device, tune_backend
+from textgan.device import compute_dtype, conv_impl, resolve_device, tune_backend
 from textgan.distributed import SINGLE_PROCESS, World, main_first
 from textgan.errors import TextganError
 from textgan.generator_grads import GeneratorWeights
@@ -30,7 +30,8 @@ from textgan.residual import StackBuffers, stack_buffers
 from textgan.vocab import Vocab
 
 RESUMABLE_OPTIONS = (
-    "iters", "checkpoint_every", "keep", "device", "precision", "eval_every", "eval_samples",
+    "iters", "checkpoint_every", "keep", "device", "precision", "conv", "eval_every",
+    "eval_samples",
 )  # fmt: skip
 
 
@@ -49,6 +50,7 @@ class TrainState:
     alpha_rng: torch.Generator
     device: torch.device
     dtype: torch.dtype  # of the matrix products; weights, optimiser state and losses are fp32
+    conv: str = "im2col"  # how the convs run (conv.CONV_IMPLS)
     world: World = SINGLE_PROCESS
     iteration: int = 0
     seconds: float = 0.0  # training time before this process, restored on resume
@@ -63,7 +65,7 @@ class TrainState:
         key = (net, rows, backward)
         if key not in self.workspace:
             module = self.generator if net == "generator" else self.critic
-            self.workspace[key] = stack_buffers(module, rows, self.dtype, backward)
+            self.workspace[key] = stack_buffers(module, rows, self.dtype, backward, self.conv)
         return self.workspace[key]
 
     def noise(self) -> torch.Tensor:  # (B, noise_dim): this rank's rows of the global batch's
@@ -84,9 +86,10 @@ class TrainState:
         if key in self.matrices:
             return self.matrices[key].load()
         if net == "critic":
-            self.matrices[key] = CriticWeights.of(self.critic, self.dtype)
+            self.matrices[key] = CriticWeights.of(self.critic, self.dtype, self.conv)
         else:
-            self.matrices[key] = GeneratorWeights.of(self.generator, self.dtype, backward)
+            self.matrices[key] = GeneratorWeights.of(self.generator, self.dtype, backward,
+                                                     self.conv)  # fmt: skip
         return self.matrices[key]
 
     @property
@@ -126,6 +129,7 @@ def build_state(
         alpha_rng=torch.Generator(device=device).manual_seed(config.seed + 2),
         device=device,
         dtype=compute_dtype(config.precision, device),
+        conv=conv_impl(config.conv, device),
         world=world,
     )
     if saved is not None:

@@ -61,6 +61,7 @@ class RunInfo:
     config: TrainConfig
     device: torch.device
     precision: str
+    conv: str  # how the convs run: im2col or native
     vocab_size: int
     num_lines: int
     start_iteration: int
@@ -165,7 +166,7 @@ def train(
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
         if on_start is not None and world.is_main:
-            on_start(RunInfo(run_dir, config, state.device, state.precision,
+            on_start(RunInfo(run_dir, config, state.device, state.precision, state.conv,
                              len(state.vocab), len(encoded.ids), state.iteration,
                              saved is not None, encoded.split.heldout_source, floor,
                              encoded.cached, encoded.cache_dir, world.size))  # fmt: skip

@@ -187,6 +187,8 @@ def test_auto_conv_is_im2col_on_amx_cpus_and_native_on_others(
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     assert conv_impl("auto", torch.device("cpu")) == expected
     assert conv_impl("auto", torch.device("cuda")) == "im2col"
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert conv_impl("auto", torch.device("cpu")) == "im2col"  # no oneDNN: no fast convs
     assert conv_impl("native", torch.device("cpu")) == "native"
     assert conv_impl("im2col", torch.device("cpu")) == "im2col"
 

@@ -12,8 +12,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The paper's gan_language.py.
     "paper": {"dim": 512, "critic_iters": 10, "iters": 200_000},
     # Sized to learn visibly within an hour on a 2-core CPU (1.4 iterations/s in fp32 on a Zen 3
-    # without bf16; 6 in bf16 on an AMX Xeon): a narrower model, the 5 critic steps the paper
-    # calls enough, and a higher learning rate.
+    # without bf16; 6 in bf16 on an AMX Xeon; 4.5 in bf16 on a Zen 4): a narrower model, the 5
+    # critic steps the paper calls enough, and a higher learning rate.
     "cpu": {"dim": 64, "critic_iters": 5, "lr": 3e-4, "iters": 5_000},
 }
 PRESET_CHOICES = ("auto", "paper", "cpu")

@@ -53,13 +53,15 @@ def conv_impl(option: str, device: torch.device) -> str:
     """How the training convs run for a --conv option: "im2col" (an im2col copy and one matrix
     product each) or "native" (the framework's convolution kernels on the same buffers).
 
-    auto: im2col on CPUs with AMX tiles, where oneDNN's matrix products beat its convolutions
-    (weight gradients most: 1.4 against 2.1 ms at dim 128), and on CUDA; native on other CPUs,
-    where oneDNN's convolutions beat the im2col copies and products (at dim 128, 1.3x faster
-    iterations on a Zen 4 in bf16 and in fp32)."""
+    auto: native on CPUs with oneDNN but without AMX tiles, where oneDNN's convolutions beat the
+    im2col copies and products (at dim 128, 1.3x faster iterations on a Zen 4 in bf16 and in
+    fp32); im2col on AMX CPUs, where oneDNN's products beat its convolutions (weight gradients
+    most: 1.4 against 2.1 ms at dim 128), on CUDA, and without oneDNN."""
     if option == "auto":
-        amx = device.type == "cpu" and bool(getattr(torch.cpu, "_is_amx_tile_supported", _no)())
-        return "im2col" if device.type == "cuda" or amx else "native"
+        if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+            return "im2col"
+        amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", _no)())
+        return "im2col" if amx else "native"
     if option in CONV_IMPLS:
         return option
     raise TextganError(f"--conv must be auto, {' or '.join(CONV_IMPLS)}, got {option!r}")

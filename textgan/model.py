@@ -16,8 +16,9 @@ RESIDUAL_SCALE = 0.3
 class Conv(nn.Module):
     """A same-padded 1D convolution whose weight is stored (kernel, in, out).
 
-    That is the layout training multiplies with (textgan.gemm_conv: im2col (N·L, K·C_in) @
-    weight.view(K·C_in, C_out)), so a training step re-lays out no weights or gradients.
+    That is the layout of the im2col products training runs (textgan.conv: im2col (N·L, K·C_in)
+    @ weight.view(K·C_in, C_out)), so they re-lay out no weights or gradients; the native
+    convolutions take the weights transposed, one copy per step.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from textgan.config import TrainConfig
+from textgan.config import CONV_CHOICES, PRECISION_CHOICES, TrainConfig
 from textgan.state import TrainState, build_state
 from textgan.train import train_iteration
 
@@ -39,8 +39,8 @@ def parse_args() -> argparse.Namespace:
                    "generator step)")  # fmt: skip
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
-    p.add_argument("--conv", default="auto", choices=["auto", "im2col", "native"])
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES)
+    p.add_argument("--conv", default="auto", choices=CONV_CHOICES)
     p.add_argument(
         "--corpus", type=Path, default=None, help="[default: $TEXTGAN_CORPORA train file]"
     )

@@ -28,22 +28,28 @@ from textgan.state import TrainState, build_state
 from textgan.train import train_iteration
 
 
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def training_args(description: str, iters: int) -> argparse.ArgumentParser:
+    """A parser with the training settings every throughput benchmark takes."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--critic-iters", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=32)
-    p.add_argument("--iters", type=int, default=3, help="timed iterations per round")
+    p.add_argument("--iters", type=int, default=iters, help="timed iterations per round")
     p.add_argument("--warmup", type=int, default=2, help="untimed iterations (the first has no "
                    "generator step)")  # fmt: skip
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES)
-    p.add_argument("--conv", default="auto", choices=CONV_CHOICES)
     p.add_argument(
         "--corpus", type=Path, default=None, help="[default: $TEXTGAN_CORPORA train file]"
     )
+    return p
+
+
+def parse_args() -> argparse.Namespace:
+    p = training_args(__doc__.splitlines()[0], iters=3)
+    p.add_argument("--conv", default="auto", choices=CONV_CHOICES)
     p.add_argument("--compare", type=Path, default=None, help="path to plain_port.py")
     return p.parse_args()
 

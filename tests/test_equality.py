@@ -151,12 +151,14 @@ def test_bf16_generator_step_is_close_to_fp32(tiny_corpus: Path, device, conv_im
     bf16 = trained_state(tiny_corpus, device, "bf16", conv_impl)
     bf16.generator.load_state_dict(fp32.generator.state_dict())
     bf16.critic.load_state_dict(fp32.critic.state_dict())
-    fixed_inputs(fp32)
+    _, noise, _ = fixed_inputs(fp32)
     bf16.noise = fp32.noise
+    with torch.no_grad():  # the loss is −mean D(G(z)), often near 0: measured against the scores
+        scores = ref_critic(fp32.critic, ref_generator(fp32.generator, noise)).abs().mean().item()
     ref_loss = generator_step(fp32).item()
     ref = [p.grad.clone() for p in fp32.generator.parameters()]
     loss = generator_step(bf16).item()
-    assert relative(loss, ref_loss) <= 2e-2
+    assert abs(loss - ref_loss) <= 2e-2 * scores
     for (name, p), b in zip(bf16.generator.named_parameters(), ref, strict=True):
         assert p.grad.dtype == torch.float32, name
         assert F.cosine_similarity(p.grad.flatten(), b.flatten(), dim=0) >= 0.99, name
@@ -178,25 +180,30 @@ def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(
     assert compute_dtype("bf16", torch.device("cpu")) is torch.bfloat16
 
 
-@pytest.mark.parametrize(("amx", "expected"), [(True, "im2col"), (False, "native")])
-def test_auto_conv_is_im2col_on_amx_cpus_and_native_on_others(
-    monkeypatch: pytest.MonkeyPatch, amx: bool, expected: str
+@pytest.mark.parametrize(
+    ("amx", "dim", "seq_len", "expected"),
+    [(True, 128, 32, "im2col"), (True, 512, 32, "im2col"), (False, 128, 32, "native"),
+     (False, 256, 32, "winograd"), (False, 512, 30, "native")],
+)  # fmt: skip
+def test_auto_conv_depends_on_the_cpu_and_the_width(
+    monkeypatch: pytest.MonkeyPatch, amx: bool, dim: int, seq_len: int, expected: str
 ) -> None:
     from textgan.device import conv_impl
 
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
-    assert conv_impl("auto", torch.device("cpu")) == expected
-    assert conv_impl("auto", torch.device("cuda")) == "im2col"
+    assert conv_impl("auto", cpu, dim, seq_len) == expected
+    assert conv_impl("auto", cuda, dim, seq_len) == "im2col"
+    for impl in ("im2col", "native", "winograd"):
+        assert conv_impl(impl, cpu, dim, seq_len) == impl
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
-    assert conv_impl("auto", torch.device("cpu")) == "im2col"  # no oneDNN: no fast convs
-    assert conv_impl("native", torch.device("cpu")) == "native"
-    assert conv_impl("im2col", torch.device("cpu")) == "im2col"
+    assert conv_impl("auto", cpu, dim, seq_len) == "im2col"  # no oneDNN: no fast convs
 
 
 def test_training_runs_the_conv_it_was_given(tiny_corpus: Path, conv_impl: str) -> None:
-    from textgan.conv import Im2colConv, NativeConv
+    from textgan.conv import Im2colConv, NativeConv, WinogradConv
 
     state = trained_state(tiny_corpus, torch.device("cpu"), "fp32", conv_impl)
     assert state.conv == conv_impl
-    kind = Im2colConv if conv_impl == "im2col" else NativeConv
+    kind = {"im2col": Im2colConv, "native": NativeConv, "winograd": WinogradConv}[conv_impl]
     assert {type(b.conv) for b in state.workspace.values()} == {kind}

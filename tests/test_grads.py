@@ -23,7 +23,7 @@ from textgan.state import build_state
 from textgan.train import generate_fakes
 
 F64 = torch.float64
-CONFIG = ModelConfig(vocab_size=9, seq_len=7, dim=6, n_blocks=2)
+CONFIG = ModelConfig(vocab_size=9, seq_len=8, dim=6, n_blocks=2)  # 8: Winograd tiles (of 4)
 
 
 def models(seed: int = 0) -> tuple[torch.nn.Module, torch.nn.Module]:

@@ -254,7 +254,7 @@ BAD_INPUTS = [
     (["train", "tiny.txt", "--max-vocab", "2"], ["--max-vocab"]),
     (["train", "tiny.txt", "--max-lines", "0"], ["--max-lines"]),
     (["train", "tiny.txt", "--precision", "fp8"], ["--precision"]),
-    (["train", "tiny.txt", "--conv", "winograd"], ["--conv"]),
+    (["train", "tiny.txt", "--conv", "fft"], ["--conv"]),
     (["train", "tiny.txt", "--keep", "0"], ["--keep"]),
     (["train", "tiny.txt", "--keep", "-1"], ["--keep"]),
     (["train", "tiny.txt", *TINY, "--run-dir", "afile/run"], ["cannot write to run dir"]),

@@ -55,16 +55,19 @@ def test_resume_continues_to_the_total_and_matches_one_run(
             assert torch.equal(a[net][key], b[net][key]), key
 
 
-def test_resume_may_switch_the_conv_implementation(tiny_corpus: Path, tmp_path: Path) -> None:
-    """--conv changes how the sums are computed, not what: a run resumed with the other
+@pytest.mark.parametrize(("first", "then"), [("im2col", "native"), ("native", "winograd")])
+def test_resume_may_switch_the_conv_implementation(
+    tiny_corpus: Path, tmp_path: Path, first: str, then: str
+) -> None:
+    """--conv changes how the sums are computed, not what: a run resumed with another
     implementation ends where the uninterrupted one does, up to rounding."""
-    config = dict(precision="fp32", conv="im2col")
+    config = dict(precision="fp32", conv=first)
     whole = train(tiny_config(iters=4, **config), tiny_corpus, tmp_path / "whole")
     train(tiny_config(iters=2, **config), tiny_corpus, tmp_path / "split")
-    switched = tiny_config(iters=4, precision="fp32", conv="native")
+    switched = tiny_config(iters=4, precision="fp32", conv=then)
     resumed = train(switched, tiny_corpus, tmp_path / "split", resume=True)
     a, b = load_checkpoint(whole.checkpoint), load_checkpoint(resumed.checkpoint)
-    assert b["config"]["conv"] == "native"
+    assert b["config"]["conv"] == then
     for net in ("generator", "critic"):
         for key in a[net]:
             assert torch.allclose(a[net][key], b[net][key], rtol=1e-4, atol=1e-6), key

@@ -106,7 +106,7 @@ def train_command(
         str | None, _opt("precision", "auto (bf16 where fast), fp32 or bf16.")
     ] = None,
     conv: Annotated[
-        str | None, _opt("conv", "auto (the faster here), im2col or native convolutions.")
+        str | None, _opt("conv", "auto (the faster here), im2col, native or winograd convolutions.")
     ] = None,
     seed: Annotated[int | None, _opt("seed", "Random seed.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir.")] = False,

@@ -19,7 +19,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_CHOICES = ("auto", "paper", "cpu")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
-CONV_CHOICES = ("auto", "im2col", "native")
+CONV_CHOICES = ("auto", "im2col", "native", "winograd")
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ import ctypes
 
 import torch
 
-from textgan.conv import CONV_IMPLS
+from textgan.conv import CONV_IMPLS, WINOGRAD_TILE
 from textgan.errors import TextganError
+
+WINOGRAD_MIN_DIM = 256  # where --conv auto picks winograd (conv_impl)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -49,22 +51,30 @@ def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
     raise TextganError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
 
 
-def conv_impl(option: str, device: torch.device) -> str:
-    """How the training convs run for a --conv option: "im2col" (an im2col copy and one matrix
-    product each) or "native" (the framework's convolution kernels on the same buffers).
+def conv_impl(option: str, device: torch.device, dim: int, seq_len: int) -> str:
+    """How the training convs run for a --conv option (conv.CONV_IMPLS): "im2col" (an im2col copy
+    and one matrix product each), "native" (the framework's convolution kernels on the same
+    buffers) or "winograd" (tiles of 4 outputs by Winograd's minimal filtering).
 
-    auto: native on CPUs with oneDNN but without AMX tiles, where oneDNN's convolutions beat the
-    im2col copies and products (at dim 128, 1.3x faster iterations on a Zen 4 in bf16 and in
-    fp32); im2col on AMX CPUs, where oneDNN's products beat its convolutions (weight gradients
-    most: 1.4 against 2.1 ms at dim 128), on CUDA, and without oneDNN."""
+    auto, on CPUs with oneDNN but without AMX tiles: winograd from WINOGRAD_MIN_DIM channels when
+    seq_len is a multiple of its tile (on a Zen 4, 1.5x faster iterations than native at dim 512,
+    1.27x at 256; at 128 0.88x: its transforms, memory passes, cost more than its 2.5x fewer
+    multiply-adds save), else
+    native, where oneDNN's convolutions beat the im2col copies and products (at dim 128, 1.3x
+    faster iterations on a Zen 4 in bf16 and in fp32). im2col on AMX CPUs, where oneDNN's
+    products beat its convolutions (weight gradients most: 1.4 against 2.1 ms at dim 128), on
+    CUDA, and without oneDNN."""
     if option == "auto":
         if device.type != "cpu" or not torch.backends.mkldnn.is_available():
             return "im2col"
-        amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", _no)())
-        return "im2col" if amx else "native"
+        if bool(getattr(torch.cpu, "_is_amx_tile_supported", _no)()):
+            return "im2col"
+        if dim >= WINOGRAD_MIN_DIM and seq_len % WINOGRAD_TILE == 0:
+            return "winograd"
+        return "native"
     if option in CONV_IMPLS:
         return option
-    raise TextganError(f"--conv must be auto, {' or '.join(CONV_IMPLS)}, got {option!r}")
+    raise TextganError(f"--conv must be auto, {', '.join(CONV_IMPLS)}, got {option!r}")
 
 
 def _no() -> bool:

@@ -129,7 +129,7 @@ def build_state(
         alpha_rng=torch.Generator(device=device).manual_seed(config.seed + 2),
         device=device,
         dtype=compute_dtype(config.precision, device),
-        conv=conv_impl(config.conv, device),
+        conv=conv_impl(config.conv, device, config.dim, config.seq_len),
         world=world,
     )
     if saved is not None:

@@ -255,6 +255,7 @@ BAD_INPUTS = [
     (["train", "tiny.txt", "--max-lines", "0"], ["--max-lines"]),
     (["train", "tiny.txt", "--precision", "fp8"], ["--precision"]),
     (["train", "tiny.txt", "--conv", "fft"], ["--conv"]),
+    (["train", "tiny.txt", "--conv", "winograd", "--seq-len", "30"], ["--seq-len", "of 4"]),
     (["train", "tiny.txt", "--keep", "0"], ["--keep"]),
     (["train", "tiny.txt", "--keep", "-1"], ["--keep"]),
     (["train", "tiny.txt", *TINY, "--run-dir", "afile/run"], ["cannot write to run dir"]),

@@ -20,6 +20,7 @@ PRESET_CHOICES = ("auto", "paper", "cpu")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
 CONV_CHOICES = ("auto", "im2col", "native", "winograd")
+WINOGRAD_TILE = 4  # outputs per tile of --conv winograd: --seq-len must be a multiple
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,11 @@ class TrainConfig:
         if self.conv not in CONV_CHOICES:
             raise TextganError(
                 f"--conv must be one of {', '.join(CONV_CHOICES)}, got {self.conv!r}"
+            )
+        if self.conv == "winograd" and self.seq_len % WINOGRAD_TILE:
+            raise TextganError(
+                f"--conv winograd computes tiles of {WINOGRAD_TILE} positions: --seq-len must "
+                f"be a multiple of {WINOGRAD_TILE}, got {self.seq_len}"
             )
 
     def model_config(self, vocab_size: int) -> ModelConfig:

@@ -26,6 +26,8 @@ from fractions import Fraction
 import torch
 import torch.nn.functional as F
 
+from textgan.config import WINOGRAD_TILE
+
 CONV_IMPLS = ("im2col", "native", "winograd")
 
 
@@ -154,7 +156,6 @@ class NativeConv:
 # exact in binary, as Lavin & Gray (2016) use them; for K = 5 the first seven
 WINOGRAD_POINTS = tuple(map(Fraction, (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2), 4, -4,
                                        Fraction(1, 4), Fraction(-1, 4))))  # fmt: skip
-WINOGRAD_TILE = 4  # outputs per tile
 
 
 def toom_cook(m: int, r: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -6,7 +6,8 @@ import ctypes
 
 import torch
 
-from textgan.conv import CONV_IMPLS, WINOGRAD_TILE
+from textgan.config import WINOGRAD_TILE
+from textgan.conv import CONV_IMPLS
 from textgan.errors import TextganError
 
 WINOGRAD_MIN_DIM = 256  # where --conv auto picks winograd (conv_impl)

@@ -1,6 +1,7 @@
-"""Convolutions on padded channels-last buffers, both implementations, against F.conv1d and
+"""Convolutions on padded channels-last buffers, every implementation, against F.conv1d and
 autograd: in float64 agreement is to rounding; in the training dtypes (fp32, bf16), where the
-native path runs the framework's optimized kernels, to their precision."""
+native path runs the framework's optimized kernels and Winograd's transforms round, to their
+precision."""
 
 import pytest
 import torch

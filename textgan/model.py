@@ -18,7 +18,8 @@ class Conv(nn.Module):
 
     That is the layout of the im2col products training runs (textgan.conv: im2col (N·L, K·C_in)
     @ weight.view(K·C_in, C_out)), so they re-lay out no weights or gradients; the native
-    convolutions take the weights transposed, one copy per step.
+    convolutions take the weights transposed, one copy per step, and Winograd's transform them
+    once per step.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int) -> None:

@@ -31,6 +31,11 @@ from textgan.config import WINOGRAD_TILE
 CONV_IMPLS = ("im2col", "native", "winograd")
 
 
+def wide(dtype: torch.dtype) -> torch.dtype:
+    """The dtype losses, norms and gradients are kept in: fp32 (fp64 when computing in fp64)."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 class Padded:
     """A zero-padded activation buffer (N, L + 2·pad, C) and its fixed views.
 
@@ -214,10 +219,9 @@ class WinogradTransforms:
         grad_at, grad_g, grad_bt = toom_cook(kernel, tile)  # the weight gradient's correlation
         assert torch.equal(bt, grad_bt)  # Bᵀ depends on α and the points only
         scale = 1 / bt.abs().where(bt != 0, torch.inf).amin(1, keepdim=True)  # (α, 1)
-        wide = torch.promote_types(dtype, torch.float32)
-        return cls((bt * scale).to(device, dtype), (g / scale).to(device, wide),
+        return cls((bt * scale).to(device, dtype), (g / scale).to(device, wide(dtype)),
                    at.to(device, dtype), grad_g.to(device, dtype),
-                   (grad_at / scale.t()).to(device, wide))  # fmt: skip
+                   (grad_at / scale.t()).to(device, wide(dtype)))  # fmt: skip
 
 
 class WinogradConv:

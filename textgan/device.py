@@ -60,11 +60,10 @@ def conv_impl(option: str, device: torch.device, dim: int, seq_len: int) -> str:
     auto, on CPUs with oneDNN but without AMX tiles: winograd from WINOGRAD_MIN_DIM channels when
     seq_len is a multiple of its tile (on a Zen 4, 1.5x faster iterations than native at dim 512,
     1.11-1.27x at 256; at 128 0.88x: its transforms, memory passes, cost more than its 2.5x fewer
-    multiply-adds save), else
-    native, where oneDNN's convolutions beat the im2col copies and products (at dim 128, 1.3x
-    faster iterations on a Zen 4 in bf16 and in fp32). im2col on AMX CPUs, where oneDNN's
-    products beat its convolutions (weight gradients most: 1.4 against 2.1 ms at dim 128), on
-    CUDA, and without oneDNN."""
+    multiply-adds save), else native, where oneDNN's convolutions beat the im2col copies and
+    products (at dim 128, 1.3x faster iterations on a Zen 4 in bf16 and in fp32). im2col on AMX
+    CPUs, where oneDNN's products beat its convolutions (weight gradients most: 1.4 against 2.1
+    ms at dim 128), on CUDA, and without oneDNN."""
     if option == "auto":
         if device.type != "cpu" or not torch.backends.mkldnn.is_available():
             return "im2col"

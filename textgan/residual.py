@@ -26,14 +26,9 @@ from textgan.conv import (
     forward_matrix,
     make_conv,
     matrix_storage,
+    wide,
 )
 from textgan.model import RESIDUAL_SCALE
-
-
-def wide(dtype: torch.dtype) -> torch.dtype:
-    """The dtype losses, norms and gradients are kept in: fp32 (fp64 when computing in fp64)."""
-    return torch.promote_types(dtype, torch.float32)
-
 
 # mask_into(g, relu_out, 0, grad_input=out): out = g where relu_out > 0, else 0 (ReLU's backward)
 mask_into = torch.ops.aten.threshold_backward.grad_input

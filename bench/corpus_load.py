@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.corpus import _encode, _packed, encode_corpus, split_corpus
-from textgan.vocab import train_vocab
+from textgan.data.corpus import _encode, _packed, encode_corpus, split_corpus
+from textgan.data.vocab import train_vocab
 
 SEQ_LEN = 32
 MAX_VOCAB = 2048

@@ -1,4 +1,5 @@
-"""Speed of textgan.metrics on a ≥1M-line corpus against a dict port of the paper's metric code.
+"""Speed of textgan.evaluation.metrics on a ≥1M-line corpus against a dict port of the paper's
+metric code.
 
 The corpus is the training file repeated until it has --lines lines, cut to 32 characters and
 encoded as ids (sorted training characters, then unk, then pad). The "samples" are random
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.metrics import char_models, eval_reference, evaluate, js_scores, word_index
+from textgan.evaluation.metrics import char_models, eval_reference, evaluate, js_scores, word_index
 
 SEQ_LEN = 32
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from textgan.config import CONV_CHOICES, PRECISION_CHOICES, TrainConfig
-from textgan.state import TrainState, build_state
-from textgan.train import train_iteration
+from textgan.training.loop import train_iteration
+from textgan.training.state import TrainState, build_state
 
 
 def training_args(description: str, iters: int) -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from textgan.conv import CONV_IMPLS
+from textgan.engines.fused.conv import CONV_IMPLS
 
 WORDS = [
     "the",

@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 
 from textgan.config import TrainConfig
-from textgan.distributed import process_group
-from textgan.state import build_state
-from textgan.train import train_iteration
+from textgan.training.distributed import process_group
+from textgan.training.loop import train_iteration
+from textgan.training.state import build_state
 
 DDP_CONFIG = dict(
     dim=8, n_blocks=1, seq_len=12, critic_iters=2, device="cpu", eval_every=0, precision="fp32"

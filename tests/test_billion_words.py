@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from textgan import billion_words as bw
+from textgan.data import billion_words as bw
 from textgan.errors import TextganError
 
 TOP = "1-billion-word-language-modeling-benchmark-r13output"
@@ -307,7 +307,7 @@ def test_progress_bytes_increase(server: TarballServer, tmp_path: Path, monkeypa
 def test_cli_imports_then_trains_on_the_result(tarball: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from textgan.cli import app
+    from textgan.cli.app import app
 
     runner = CliRunner()
     out = tmp_path / "corpora"

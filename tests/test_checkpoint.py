@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from textgan import TrainConfig, sample, train
-from textgan.checkpoint import (
+from textgan.errors import TextganError
+from textgan.training.checkpoint import (
     list_checkpoints,
     load_checkpoint,
     prune_checkpoints,
     save_checkpoint,
 )
-from textgan.errors import TextganError
 
 CONFIG = TrainConfig(dim=8, n_blocks=1, seq_len=12, batch_size=16, critic_iters=1, iters=2,
                      checkpoint_every=1, device="cpu")  # fmt: skip

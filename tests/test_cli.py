@@ -10,7 +10,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from textgan import __version__
-from textgan.cli import app
+from textgan.cli.app import app
 from textgan.config import PRESETS, TrainConfig
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from textgan.conv import (
+from textgan.engines.fused.conv import (
     CONV_IMPLS,
     WINOGRAD_TILE,
     Im2col,

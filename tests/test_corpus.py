@@ -6,12 +6,12 @@ import pytest
 from conftest import make_lines
 from typer.testing import CliRunner
 
-from textgan import cache, corpus
-from textgan.cli import app
+from textgan.cli.app import app
 from textgan.config import TrainConfig
-from textgan.corpus import EncodedCorpus, encode_corpus, read_lines
+from textgan.data import cache, corpus
+from textgan.data.corpus import EncodedCorpus, encode_corpus, read_lines
+from textgan.data.vocab import train_vocab
 from textgan.errors import TextganError
-from textgan.vocab import train_vocab
 
 SETTINGS = {"seq_len": 16, "max_vocab": 2048, "holdout": 20, "seed": 0}
 TINY = ["--dim", "8", "--n-blocks", "1", "--seq-len", "16", "--batch-size", "16",

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from textgan.data import BatchSampler, one_hot
+from textgan.data.sampler import BatchSampler, one_hot
+from textgan.data.vocab import PAD_ID, UNK_ID, train_vocab
 from textgan.errors import TextganError
-from textgan.vocab import PAD_ID, UNK_ID, train_vocab
 
 
 def test_one_hot_rows_sum_to_one_and_argmax_gives_ids_back() -> None:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from textgan.config import TrainConfig
-from textgan.state import build_state
-from textgan.train import train_iteration
+from textgan.training.loop import train_iteration
+from textgan.training.state import build_state
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ddp_worker import DDP_CONFIG

@@ -11,15 +11,15 @@ import torch
 import torch.nn.functional as F
 
 from textgan.config import TrainConfig
-from textgan.data import one_hot
-from textgan.model import Conv, Critic, Generator
-from textgan.state import TrainState, build_state
-from textgan.train import critic_step, generator_step, train_iteration
+from textgan.data.sampler import one_hot
+from textgan.models.resnet import ConvLayer, Critic, Generator
+from textgan.training.loop import critic_step, generator_step, train_iteration
+from textgan.training.state import TrainState, build_state
 
 CONFIG = dict(dim=48, n_blocks=3, seq_len=16, batch_size=16, critic_iters=2, eval_every=0)
 
 
-def conv(x: torch.Tensor, layer: Conv) -> torch.Tensor:  # (B, C_in, L) → (B, C_out, L)
+def conv(x: torch.Tensor, layer: ConvLayer) -> torch.Tensor:  # (B, C_in, L) → (B, C_out, L)
     weight = layer.weight.permute(2, 1, 0)  # stored (K, C_in, C_out)
     return F.conv1d(x, weight, layer.bias, padding=weight.shape[2] // 2)
 
@@ -171,7 +171,7 @@ def test_bf16_generator_step_is_close_to_fp32(tiny_corpus: Path, device, conv_im
 def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(
     monkeypatch: pytest.MonkeyPatch, amx: bool, avx512_bf16: bool, expected
 ) -> None:
-    from textgan.device import compute_dtype
+    from textgan.training.device import compute_dtype
 
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
@@ -188,7 +188,7 @@ def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(
 def test_auto_conv_depends_on_the_cpu_and_the_width(
     monkeypatch: pytest.MonkeyPatch, amx: bool, dim: int, seq_len: int, expected: str
 ) -> None:
-    from textgan.device import conv_impl
+    from textgan.training.device import conv_impl
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
@@ -201,7 +201,7 @@ def test_auto_conv_depends_on_the_cpu_and_the_width(
 
 
 def test_training_runs_the_conv_it_was_given(tiny_corpus: Path, conv_impl: str) -> None:
-    from textgan.conv import Im2colConv, NativeConv, WinogradConv
+    from textgan.engines.fused.conv import Im2colConv, NativeConv, WinogradConv
 
     state = trained_state(tiny_corpus, torch.device("cpu"), "fp32", conv_impl)
     assert state.conv == conv_impl

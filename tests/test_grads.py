@@ -7,11 +7,9 @@ import pytest
 import torch
 
 from textgan.config import ModelConfig, TrainConfig
-from textgan.critic_grads import CriticWeights, critic_loss_and_grads
-from textgan.generator_grads import GeneratorWeights, generate, generator_loss_and_grads
-from textgan.losses import critic_loss, generator_loss
-from textgan.model import build_models
-from textgan.residual import (
+from textgan.engines.fused.critic import CriticWeights, critic_loss_and_grads
+from textgan.engines.fused.generator import GeneratorWeights, generate, generator_loss_and_grads
+from textgan.engines.fused.residual import (
     StackWeights,
     stack_backward,
     stack_buffers,
@@ -19,8 +17,10 @@ from textgan.residual import (
     stack_second_order,
     stack_weight_grads,
 )
-from textgan.state import build_state
-from textgan.train import generate_fakes
+from textgan.models.resnet import build_models
+from textgan.objectives.wasserstein import critic_loss, generator_loss
+from textgan.training.loop import generate_fakes
+from textgan.training.state import build_state
 
 F64 = torch.float64
 CONFIG = ModelConfig(vocab_size=9, seq_len=8, dim=6, n_blocks=2)  # 8: Winograd tiles (of 4)

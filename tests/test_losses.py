@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from textgan.config import ModelConfig
-from textgan.losses import (
+from textgan.models.resnet import Critic, build_models
+from textgan.objectives.wasserstein import (
     critic_loss,
     generator_loss,
     gradient_penalty,
     interpolate,
 )
-from textgan.model import Critic, build_models
 
 
 def simplex_batch(b: int, length: int, v: int, seed: int, dtype=torch.float32) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Tests for textgan.metrics: the JS maths against a plain dict port, word measures by hand."""
+"""Tests for textgan.evaluation.metrics: the JS maths against a plain dict port, word measures
+by hand."""
 
 import math
 import os
@@ -8,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textgan import metrics
 from textgan.errors import TextganError
-from textgan.metrics import (
+from textgan.evaluation import metrics
+from textgan.evaluation.metrics import (
     char_models,
     complete_words,
     copy_share,

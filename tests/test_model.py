@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from textgan.config import ModelConfig
-from textgan.model import RESIDUAL_SCALE, Conv, ResBlock, build_models
+from textgan.models.resnet import RESIDUAL_SCALE, ConvLayer, ResBlock, build_models
 
 CONFIG = ModelConfig(vocab_size=11, seq_len=12, dim=16, n_blocks=3, noise_dim=128)
 
@@ -39,7 +39,7 @@ def test_resblock_is_x_plus_scaled_branch() -> None:
 
 
 def test_conv_is_a_same_padded_conv1d_with_its_weight_stored_kernel_first() -> None:
-    conv = Conv(3, 4, 5)
+    conv = ConvLayer(3, 4, 5)
     torch.nn.init.normal_(conv.weight)
     torch.nn.init.normal_(conv.bias)
     assert conv.weight.shape == (5, 3, 4)  # (kernel, in, out)
@@ -60,7 +60,7 @@ def test_paper_initialisation() -> None:
     fc = critic.fc.weight
     expected_fc = math.sqrt(2.0 / (12 * 256 + 1))
     assert abs(fc.std().item() - expected_fc) / expected_fc < 0.05
-    layers = [m for m in critic.modules() if isinstance(m, (Conv, nn.Linear))]
+    layers = [m for m in critic.modules() if isinstance(m, (ConvLayer, nn.Linear))]
     assert len(layers) == 1 + 2 + 1 and all((m.bias == 0).all() for m in layers)
 
 

@@ -17,16 +17,16 @@ import torch
 from conftest import assert_one_line_error, make_lines, tree_hash
 from typer.testing import CliRunner
 
-from textgan.checkpoint import (
+from textgan.cli.app import app
+from textgan.data.corpus import encode_corpus
+from textgan.data.vocab import Vocab
+from textgan.training.checkpoint import (
     SAVE_DELAY_ENV,
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
 )
-from textgan.cli import app
-from textgan.corpus import encode_corpus
-from textgan.vocab import Vocab
 
 runner = CliRunner()
 TINY = ["--dim", "8", "--n-blocks", "1", "--seq-len", "16", "--batch-size", "16",

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from textgan import TrainConfig, train
-from textgan.checkpoint import list_checkpoints, load_checkpoint
 from textgan.errors import TextganError
+from textgan.training.checkpoint import list_checkpoints, load_checkpoint
 
-train_module = importlib.import_module("textgan.train")  # the module, not the function
+train_module = importlib.import_module("textgan.training.loop")  # the module, not the function
 TINY = dict(dim=8, n_blocks=1, seq_len=12, batch_size=16, critic_iters=2, device="cpu")
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from textgan.data.vocab import PAD_ID, UNK_ID, UNK_TEXT, Vocab, train_vocab
 from textgan.errors import TextganError
-from textgan.vocab import PAD_ID, UNK_ID, UNK_TEXT, Vocab, train_vocab
 
 TEXTS = ["hello  world", " leading", "trailing ", "a, b; c! (d) 'e' \"f\"", "café naïve €5"]
 

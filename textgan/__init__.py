@@ -2,14 +2,19 @@
 
 __version__ = "0.1.0"
 
-from textgan.checkpoint import load_checkpoint
 from textgan.config import ModelConfig, TrainConfig, resolve_config
+from textgan.data.vocab import Vocab, train_vocab
 from textgan.errors import TextganError
-from textgan.losses import critic_loss, generator_loss, gradient_penalty, interpolate
-from textgan.model import Critic, Generator
-from textgan.sample import sample
-from textgan.train import StepStats, TrainResult, train
-from textgan.vocab import Vocab, train_vocab
+from textgan.evaluation.sampling import sample
+from textgan.models.resnet import Critic, Generator
+from textgan.objectives.wasserstein import (
+    critic_loss,
+    generator_loss,
+    gradient_penalty,
+    interpolate,
+)
+from textgan.training.checkpoint import load_checkpoint
+from textgan.training.loop import StepStats, TrainResult, train
 
 __all__ = [
     "Critic",

@@ -1,5 +1,5 @@
 """`python -m textgan` runs the command line."""
 
-from textgan.cli import app
+from textgan.cli.app import app
 
 app(prog_name="textgan")

@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from textgan.conv import (
-    Conv,
+from textgan.engines.fused.conv import (
+    ConvImpl,
     Padded,
     backward_taps,
     copy_all,
@@ -28,7 +28,7 @@ from textgan.conv import (
     matrix_storage,
     wide,
 )
-from textgan.model import RESIDUAL_SCALE
+from textgan.models.resnet import RESIDUAL_SCALE
 
 # mask_into(g, relu_out, 0, grad_input=out): out = g where relu_out > 0, else 0 (ReLU's backward)
 mask_into = torch.ops.aten.threshold_backward.grad_input
@@ -107,7 +107,7 @@ class StackBuffers:
         # per block: dS/d(conv1 output), then dS/d(block output); those last are u(1..n_blocks)
         self.stacked_out_grads, self.out_grads = new(count if backward else 0)
         self.input_grad = new(1)[1][0]  # dS/d(stack input), u(0)
-        self.conv: Conv = make_conv(impl, n * (length + kernel - 1), kernel * channels, dtype,
+        self.conv: ConvImpl = make_conv(impl, n * (length + kernel - 1), kernel * channels, dtype,
                                     device)  # fmt: skip
         self._row_views: dict[tuple[int, int, int], Padded] = {}
 

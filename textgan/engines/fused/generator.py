@@ -8,10 +8,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from textgan.conv import copy_all
-from textgan.critic_grads import CriticWeights, score_and_input_grad
-from textgan.model import Generator
-from textgan.residual import (
+from textgan.engines.fused.conv import copy_all
+from textgan.engines.fused.critic import CriticWeights, score_and_input_grad
+from textgan.engines.fused.residual import (
     StackBuffers,
     StackWeights,
     stack_backward,
@@ -19,6 +18,7 @@ from textgan.residual import (
     stack_weight_grads,
     wide,
 )
+from textgan.models.resnet import Generator
 
 
 @dataclass(frozen=True)

@@ -15,27 +15,27 @@ from typing import Any
 
 import torch
 
-from textgan import runlog
-from textgan.checkpoint import (
+from textgan.config import TrainConfig
+from textgan.engines.fused.critic import critic_loss_and_grads
+from textgan.engines.fused.generator import generate, generator_loss_and_grads
+from textgan.errors import TextganError, TrainingInterrupted
+from textgan.evaluation.evaluator import Evaluator
+from textgan.objectives.wasserstein import CriticLoss
+from textgan.training import runlog
+from textgan.training.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
 )
-from textgan.config import TrainConfig
-from textgan.critic_grads import critic_loss_and_grads
-from textgan.distributed import (
+from textgan.training.distributed import (
     World,
     any_rank,
     average_gradients,
     broadcast,
     process_group,
 )
-from textgan.errors import TextganError, TrainingInterrupted
-from textgan.evaluation import Evaluator
-from textgan.generator_grads import generate, generator_loss_and_grads
-from textgan.losses import CriticLoss
-from textgan.state import TrainState, build_state, check_resumable, write_checkpoint
+from textgan.training.state import TrainState, build_state, check_resumable, write_checkpoint
 
 MAX_SAMPLING_ROWS = 1024  # generated rows per sampling call (bounds its buffers' memory)
 

@@ -1,7 +1,7 @@
 """Same-padded 1D convolutions on channels-last activations, computed two ways.
 
 Activations that feed a convolution live in padded buffers (N, L + 2·pad, C) whose pad rows stay
-zero. A convolution's weight (K, C_in, C_out) (see model.Conv) is handed over as a matrix
+zero. A convolution's weight (K, C_in, C_out) (see ConvLayer) is handed over as a matrix
 (K·C_in, C_out) with y = im2col(x) @ matrix + bias; its input gradient is the same kind of
 convolution with the kernel flipped (backward_taps), and its weight gradient is
 Σ over rows of im2col(x)ᵀ · dS/dy, in the weight's layout.
@@ -316,10 +316,10 @@ class WinogradConv:
         return weight
 
 
-Conv = Im2colConv | NativeConv | WinogradConv
+ConvImpl = Im2colConv | NativeConv | WinogradConv
 
 
-def make_conv(impl: str, rows: int, width: int, dtype: torch.dtype, device) -> Conv:
+def make_conv(impl: str, rows: int, width: int, dtype: torch.dtype, device) -> ConvImpl:
     """The convolutions of `impl` for up to `rows` padded rows of im2col width K·C."""
     if impl == "im2col":
         return Im2colConv(Im2col(rows, width, dtype, torch.device(device)))

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from textgan import __version__
-from textgan.train import RunInfo, StepStats
+from textgan.training.loop import RunInfo, StepStats
 
 EVAL_COLUMNS = {
     "js1": "js1", "js2": "js2", "js3": "js3", "js4": "js4", "word_validity": "words ok",

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from textgan.errors import TextganError
-from textgan.fileio import atomic_open
+from textgan.training.fileio import atomic_open
 
 FORMAT = "textgan-checkpoint"
 FORMAT_VERSION = 2  # 2: conv weights are (kernel, in, out); 1 had nn.Conv1d's (out, in, kernel)

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from textgan.config import TrainConfig
-from textgan.corpus import EncodedCorpus, encode_corpus
+from textgan.data.corpus import EncodedCorpus, encode_corpus
+from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
-from textgan.metrics import EvalReference, eval_reference, evaluate, js_scores
-from textgan.model import Generator
-from textgan.sample import generate_ids, load_generator
-from textgan.vocab import Vocab
+from textgan.evaluation.metrics import EvalReference, eval_reference, evaluate, js_scores
+from textgan.evaluation.sampling import generate_ids, load_generator
+from textgan.models.resnet import Generator
 
 FLOOR_LINES = 640  # the paper's 10 batches of 64
 

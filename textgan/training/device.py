@@ -7,7 +7,7 @@ import ctypes
 import torch
 
 from textgan.config import WINOGRAD_TILE
-from textgan.conv import CONV_IMPLS
+from textgan.engines.fused.conv import CONV_IMPLS
 from textgan.errors import TextganError
 
 WINOGRAD_MIN_DIM = 256  # where --conv auto picks winograd (conv_impl)

@@ -26,7 +26,7 @@ from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
-from textgan.download import CHUNK, download, is_url, open_url
+from textgan.data.download import CHUNK, download, is_url, open_url
 from textgan.errors import TextganError
 
 DEFAULT_SOURCE = (

@@ -9,25 +9,25 @@ from typing import Any
 import torch
 
 from textgan import __version__
-from textgan.checkpoint import (
+from textgan.config import ModelConfig, TrainConfig
+from textgan.data.corpus import EncodedCorpus, encode_corpus
+from textgan.data.sampler import BatchSampler
+from textgan.data.vocab import Vocab
+from textgan.engines.fused.critic import CriticWeights
+from textgan.engines.fused.generator import GeneratorWeights
+from textgan.engines.fused.residual import StackBuffers, stack_buffers
+from textgan.errors import TextganError
+from textgan.models.resnet import Critic, Generator, build_models
+from textgan.objectives.wasserstein import sample_alpha
+from textgan.training.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
     load_checkpoint,
     prune_checkpoints,
     save_checkpoint,
 )
-from textgan.config import ModelConfig, TrainConfig
-from textgan.corpus import EncodedCorpus, encode_corpus
-from textgan.critic_grads import CriticWeights
-from textgan.data import BatchSampler
-from textgan.device import compute_dtype, conv_impl, resolve_device, tune_backend
-from textgan.distributed import SINGLE_PROCESS, World, main_first
-from textgan.errors import TextganError
-from textgan.generator_grads import GeneratorWeights
-from textgan.losses import sample_alpha
-from textgan.model import Critic, Generator, build_models
-from textgan.residual import StackBuffers, stack_buffers
-from textgan.vocab import Vocab
+from textgan.training.device import compute_dtype, conv_impl, resolve_device, tune_backend
+from textgan.training.distributed import SINGLE_PROCESS, World, main_first
 
 RESUMABLE_OPTIONS = (
     "iters", "checkpoint_every", "keep", "device", "precision", "conv", "eval_every",

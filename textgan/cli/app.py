@@ -13,9 +13,9 @@ from rich.text import Text
 
 from textgan import __version__
 from textgan.config import TrainConfig, resolve_config
-from textgan.device import resolve_device
 from textgan.errors import TextganError
-from textgan.fileio import atomic_write_text
+from textgan.training.device import resolve_device
+from textgan.training.fileio import atomic_write_text
 
 app = typer.Typer(
     name="textgan",
@@ -119,8 +119,8 @@ def train_command(
                    max_lines=max_lines, device=device, precision=precision, conv=conv,
                    seed=seed)  # fmt: skip
     try:
-        from textgan.display import TrainingDisplay  # inside: Ctrl-C while importing is clean
-        from textgan.train import train
+        from textgan.cli.display import TrainingDisplay  # inside: Ctrl-C while importing is clean
+        from textgan.training.loop import train
 
         config = _train_config(preset, options, run_dir, resume)
         with TrainingDisplay(console) as display:
@@ -137,7 +137,7 @@ def train_command(
 def _train_config(
     preset: str, options: dict[str, Any], run_dir: Path | None, resume: bool
 ) -> TrainConfig:
-    from textgan.state import resume_config
+    from textgan.training.state import resume_config
 
     if resume:
         if run_dir is None:
@@ -166,7 +166,7 @@ def sample_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
 ) -> None:
     """Print generated lines, decoded by argmax (one line per sample, padding stripped)."""
-    from textgan.sample import sample
+    from textgan.evaluation.sampling import sample
 
     try:
         source = checkpoint or run_dir or _newest_run(RUNS_ROOT)
@@ -192,9 +192,9 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Score a checkpoint: js1..js4 against the training text, the validation floor, words."""
-    from textgan.checkpoint import latest_checkpoint, load_checkpoint
-    from textgan.display import scores_table
-    from textgan.evaluation import evaluate_checkpoint
+    from textgan.cli.display import scores_table
+    from textgan.evaluation.evaluator import evaluate_checkpoint
+    from textgan.training.checkpoint import latest_checkpoint, load_checkpoint
 
     try:
         path = checkpoint or latest_checkpoint(run_dir or _newest_run(RUNS_ROOT))
@@ -213,7 +213,7 @@ def plot_command(
     out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("curves.png"),
 ) -> None:
     """Draw the loss and js1..js4 curves of a run (needs: pip install "textgan[plot]")."""
-    from textgan.plot import plot_run
+    from textgan.evaluation.plot import plot_run
 
     try:
         written = plot_run(run_dir or _newest_run(RUNS_ROOT), out)
@@ -234,8 +234,8 @@ def billion_words_command(
     ] = None,
 ) -> None:
     """Write corpora/billion_words.txt and billion_words_heldout.txt from the official release."""
-    from textgan.billion_words import DEFAULT_SOURCE, import_billion_words
-    from textgan.display import ImportDisplay
+    from textgan.cli.display import ImportDisplay
+    from textgan.data.billion_words import DEFAULT_SOURCE, import_billion_words
 
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -255,7 +255,7 @@ def billion_words_command(
 
 
 def _newest_run(root: Path) -> Path:
-    from textgan.checkpoint import list_checkpoints
+    from textgan.training.checkpoint import list_checkpoints
 
     runs = [d for d in root.iterdir() if list_checkpoints(d)] if root.is_dir() else []
     if not runs:

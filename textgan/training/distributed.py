@@ -18,8 +18,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from textgan.device import resolve_device
 from textgan.errors import TextganError
+from textgan.training.device import resolve_device
 
 
 @dataclass(frozen=True)

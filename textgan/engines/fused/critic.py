@@ -20,10 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from textgan.conv import Im2col, Padded, copy_all
-from textgan.losses import GRAD_NORM_EPS, CriticLoss
-from textgan.model import RESIDUAL_SCALE, Critic
-from textgan.residual import (
+from textgan.engines.fused.conv import Im2col, Padded, copy_all
+from textgan.engines.fused.residual import (
     StackBuffers,
     StackWeights,
     mask_into,
@@ -34,6 +32,8 @@ from textgan.residual import (
     stack_weight_grads,
     wide,
 )
+from textgan.models.resnet import RESIDUAL_SCALE, Critic
+from textgan.objectives.wasserstein import GRAD_NORM_EPS, CriticLoss
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textgan import runlog
 from textgan.errors import TextganError
+from textgan.training import runlog
 
 LOSSES = ("critic_loss", "generator_loss", "wasserstein", "gp")
 JS = ("js1", "js2", "js3", "js4")

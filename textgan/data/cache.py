@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from textgan.fileio import atomic_open, atomic_write_text
+from textgan.training.fileio import atomic_open, atomic_write_text
 
 FORMAT_VERSION = 1
 HEAD_BYTES = 1 << 20  # the part of a file whose hash goes into the key

@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 
-from textgan.checkpoint import latest_checkpoint, load_checkpoint
 from textgan.config import ModelConfig
+from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
-from textgan.model import Generator
-from textgan.vocab import Vocab
+from textgan.models.resnet import Generator
+from textgan.training.checkpoint import latest_checkpoint, load_checkpoint
 
 CHUNK = 256  # samples per forward pass
 

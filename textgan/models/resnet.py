@@ -13,11 +13,12 @@ from textgan.config import ModelConfig
 RESIDUAL_SCALE = 0.3
 
 
-class Conv(nn.Module):
+class ConvLayer(nn.Module):
     """A same-padded 1D convolution whose weight is stored (kernel, in, out).
 
-    That is the layout of the im2col products training runs (textgan.conv: im2col (N·L, K·C_in)
-    @ weight.view(K·C_in, C_out)), so they re-lay out no weights or gradients; the native
+    That is the layout of the im2col products the fused engine runs (engines/fused/conv.py:
+    im2col (N·L, K·C_in) @ weight.view(K·C_in, C_out)), so they re-lay out no weights or
+    gradients; the native
     convolutions take the weights transposed, one copy per step, and Winograd's transform them
     once per step.
     """
@@ -41,8 +42,8 @@ class ResBlock(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.conv1 = Conv(dim, dim, 5)
-        self.conv2 = Conv(dim, dim, 5)
+        self.conv1 = ConvLayer(dim, dim, 5)
+        self.conv2 = ConvLayer(dim, dim, 5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, dim, L) → (B, dim, L)
         h = self.conv2(torch.relu(self.conv1(torch.relu(x))))
@@ -57,7 +58,7 @@ class Generator(nn.Module):
         self.config = config
         self.fc = nn.Linear(config.noise_dim, config.seq_len * config.dim)
         self.blocks = nn.Sequential(*(ResBlock(config.dim) for _ in range(config.n_blocks)))
-        self.out = Conv(config.dim, config.vocab_size, 1)
+        self.out = ConvLayer(config.dim, config.vocab_size, 1)
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:  # (B, noise_dim) → (B, L, V)
         c = self.config
@@ -75,7 +76,7 @@ class Critic(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.inp = Conv(config.vocab_size, config.dim, 1)
+        self.inp = ConvLayer(config.vocab_size, config.dim, 1)
         self.blocks = nn.Sequential(*(ResBlock(config.dim) for _ in range(config.n_blocks)))
         self.fc = nn.Linear(config.seq_len * config.dim, 1)
 
@@ -91,7 +92,7 @@ def init_weights(module: nn.Module, generator: torch.Generator | None = None) ->
     linear layers: Glorot std sqrt(2 / (fan_in + fan_out)). Uniform(-std·√3, std·√3).
     """
     for layer in module.modules():
-        if isinstance(layer, Conv):
+        if isinstance(layer, ConvLayer):
             k, c_in, c_out = layer.weight.shape
             std = math.sqrt(4.0 / (c_in * k + c_out * k))
         elif isinstance(layer, nn.Linear):

@@ -10,9 +10,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from textgan import cache
+from textgan.data import cache
+from textgan.data.vocab import Vocab, train_vocab
 from textgan.errors import TextganError
-from textgan.vocab import Vocab, train_vocab
 
 BILLION_WORDS_HINT = (
     "get it with `textgan corpus billion-words` (or `textgan corpus billion-words "

@@ -1,0 +1,1 @@
+"""Scoring generators: js-n and word metrics, the evaluator, sampling, plots."""

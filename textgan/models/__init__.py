@@ -1,0 +1,1 @@
+"""The paper's conv ResNet generator and critic."""

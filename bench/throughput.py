@@ -19,13 +19,15 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from textgan.config import CONV_CHOICES, PRECISION_CHOICES, TrainConfig
-from textgan.training.loop import train_iteration
+from textgan.engines.fused.engine import FusedEngine
 from textgan.training.state import TrainState, build_state
+from textgan.training.steps import make_engine, train_iteration
 
 
 def training_args(description: str, iters: int) -> argparse.ArgumentParser:
@@ -59,22 +61,32 @@ def default_corpus() -> Path:
     return root / "billion_words_train.txt"
 
 
-def make_state(args: argparse.Namespace, precision: str) -> TrainState:
+@dataclass
+class Training:
+    """A run's state and the engine that computes its steps."""
+
+    state: TrainState
+    engine: FusedEngine
+
+
+def make_state(args: argparse.Namespace, precision: str) -> Training:
     config = TrainConfig(dim=args.dim, critic_iters=args.critic_iters, batch_size=args.batch_size,
                          seq_len=args.seq_len, device=args.device, precision=precision,
                          conv=args.conv, iters=10**9)  # fmt: skip
     state, _ = build_state(config, args.corpus or default_corpus())
+    engine = make_engine(state)
     for _ in range(args.warmup):
-        train_iteration(state)
-    return state
+        train_iteration(state, engine)
+    return Training(state, engine)
 
 
-def time_textgan(state: TrainState, iters: int) -> float:
+def time_textgan(training: Training, iters: int) -> float:
     """Iterations per second over `iters` iterations (one host sync per iteration, as in train)."""
+    state, engine = training.state, training.engine
     sync(state.device)
     start = time.perf_counter()
     for _ in range(iters):
-        parts, _ = train_iteration(state)
+        parts, _ = train_iteration(state, engine)
         parts.loss.item()
     sync(state.device)
     return iters / (time.perf_counter() - start)
@@ -107,15 +119,15 @@ def peak_memory(device: torch.device) -> str:
 
 def main() -> None:
     args = parse_args()
-    state = make_state(args, args.precision)
-    precision = state.precision
+    training = make_state(args, args.precision)
+    state, precision = training.state, training.engine.precision
     fp32_state = make_state(args, "fp32") if precision != "fp32" and args.compare else None
-    print(f"device={state.device} precision={precision} conv={state.conv} dim={args.dim} "
+    print(f"device={state.device} precision={precision} conv={training.engine.conv} dim={args.dim} "
           f"critic_iters={args.critic_iters} batch={args.batch_size} vocab={len(state.vocab)} "
           f"threads={torch.get_num_threads()}")  # fmt: skip
     ours, fp32, ref = [], [], []
     for round_no in range(args.rounds):
-        ours.append(time_textgan(state, args.iters))
+        ours.append(time_textgan(training, args.iters))
         line = f"round {round_no + 1}: textgan={ours[-1]:.4f} it/s"
         if fp32_state is not None:
             fp32.append(time_textgan(fp32_state, args.iters))

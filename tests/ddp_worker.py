@@ -8,8 +8,8 @@ import torch
 
 from textgan.config import TrainConfig
 from textgan.training.distributed import process_group
-from textgan.training.loop import train_iteration
 from textgan.training.state import build_state
+from textgan.training.steps import make_engine, train_iteration
 
 DDP_CONFIG = dict(
     dim=8, n_blocks=1, seq_len=12, critic_iters=2, device="cpu", eval_every=0, precision="fp32"
@@ -21,8 +21,9 @@ def main() -> None:
     config = TrainConfig(batch_size=batch, iters=1000, **DDP_CONFIG)
     with process_group("cpu") as (world, device):
         state, _ = build_state(config, corpus, world=world, device=device)
+        engine = make_engine(state)
         for _ in range(iters):
-            train_iteration(state)
+            train_iteration(state, engine)
         weights = {"generator": state.generator.state_dict(), "critic": state.critic.state_dict()}
         torch.save(weights, out / f"rank{world.rank}.pt")
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from textgan.config import TrainConfig
-from textgan.training.loop import train_iteration
 from textgan.training.state import build_state
+from textgan.training.steps import make_engine, train_iteration
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ddp_worker import DDP_CONFIG
@@ -52,8 +52,9 @@ def test_two_ranks_equal_one_process_on_the_concatenated_batch(ddp_weights) -> N
     config = TrainConfig(batch_size=2 * BATCH, iters=1000, **DDP_CONFIG)
     state, _ = build_state(config, corpus)
     initial = {k: v.clone() for k, v in state.critic.state_dict().items()}
+    engine = make_engine(state)
     for _ in range(ITERS):
-        train_iteration(state)
+        train_iteration(state, engine)
     single = {"generator": state.generator.state_dict(), "critic": state.critic.state_dict()}
     for net in ("generator", "critic"):
         for key, value in single[net].items():

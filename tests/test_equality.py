@@ -12,9 +12,10 @@ import torch.nn.functional as F
 
 from textgan.config import TrainConfig
 from textgan.data.sampler import one_hot
+from textgan.engines.fused.engine import FusedEngine
 from textgan.models.resnet import ConvLayer, Critic, Generator
-from textgan.training.loop import critic_step, generator_step, train_iteration
 from textgan.training.state import TrainState, build_state
+from textgan.training.steps import critic_step, generator_step, make_engine, train_iteration
 
 CONFIG = dict(dim=48, n_blocks=3, seq_len=16, batch_size=16, critic_iters=2, eval_every=0)
 
@@ -49,13 +50,14 @@ def ref_critic_loss(g: Generator, c: Critic, real, z, alpha) -> tuple[torch.Tens
 
 def trained_state(
     corpus: Path, device: torch.device, precision: str, conv: str = "auto"
-) -> TrainState:
+) -> tuple[TrainState, FusedEngine]:
     """A state a few iterations into training (seeded), so the critic is not at its init."""
     config = TrainConfig(device=str(device), precision=precision, conv=conv, iters=100, **CONFIG)
     state, _ = build_state(config, corpus)
+    engine = make_engine(state)
     for _ in range(3):
-        train_iteration(state)
-    return state
+        train_iteration(state, engine)
+    return state, engine
 
 
 def fixed_inputs(state: TrainState, seed: int = 7) -> tuple[torch.Tensor, ...]:
@@ -82,17 +84,17 @@ def relative(a: torch.Tensor | float, b: torch.Tensor | float) -> float:
     return ((a - b).norm() / b.norm().clamp_min(1e-12)).item()
 
 
-def critic_step_grads(state: TrainState) -> tuple[float, float, list]:
+def critic_step_grads(state: TrainState, engine: FusedEngine) -> tuple[float, float, list]:
     """One textgan critic_step; the gradients it stepped with (Adam leaves .grad in place)."""
-    parts = critic_step(state, state.real_batch())
+    parts = critic_step(state, engine, state.real_batch())
     return parts.loss.item(), parts.gp.item(), [p.grad.clone() for p in state.critic.parameters()]
 
 
 def test_fp32_critic_step_equals_the_reference(tiny_corpus: Path, device, conv_impl) -> None:
-    state = trained_state(tiny_corpus, device, "fp32", conv_impl)
+    state, engine = trained_state(tiny_corpus, device, "fp32", conv_impl)
     inputs = fixed_inputs(state)
     ref_loss, ref_gp, ref = reference_grads(state, *inputs)
-    loss, gp, ours = critic_step_grads(state)
+    loss, gp, ours = critic_step_grads(state, engine)
     assert relative(loss, ref_loss) <= 1e-4
     assert relative(gp, ref_gp) <= 1e-4 and ref_gp > 0
     names = [n for n, _ in state.critic.named_parameters()]
@@ -104,14 +106,14 @@ def test_fp32_critic_step_equals_the_reference(tiny_corpus: Path, device, conv_i
 
 
 def test_fp32_generator_step_equals_the_reference(tiny_corpus: Path, device, conv_impl) -> None:
-    state = trained_state(tiny_corpus, device, "fp32", conv_impl)
+    state, engine = trained_state(tiny_corpus, device, "fp32", conv_impl)
     _, noise, _ = fixed_inputs(state)
     state.generator.zero_grad(set_to_none=True)
     ref_loss = -ref_critic(state.critic, ref_generator(state.generator, noise)).mean()
     ref_loss.backward()
     ref = [p.grad.clone() for p in state.generator.parameters()]
     critic_before = [p.detach().clone() for p in state.critic.parameters()]
-    loss = generator_step(state)
+    loss = generator_step(state, engine)
     assert relative(loss, ref_loss.detach()) <= 1e-4
     for a, b in zip([p.grad for p in state.generator.parameters()], ref, strict=True):
         assert relative(a, b) <= 1e-4
@@ -124,15 +126,15 @@ def test_fp32_generator_step_equals_the_reference(tiny_corpus: Path, device, con
 def test_bf16_critic_step_is_close_to_fp32(tiny_corpus: Path, device, conv_impl) -> None:
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
-    fp32 = trained_state(tiny_corpus, device, "fp32")
-    bf16 = trained_state(tiny_corpus, device, "bf16", conv_impl)
-    assert bf16.dtype == torch.bfloat16
+    fp32, _fp32_engine = trained_state(tiny_corpus, device, "fp32")
+    bf16, bf16_engine = trained_state(tiny_corpus, device, "bf16", conv_impl)
+    assert bf16_engine.dtype == torch.bfloat16
     bf16.generator.load_state_dict(fp32.generator.state_dict())
     bf16.critic.load_state_dict(fp32.critic.state_dict())
     inputs = fixed_inputs(fp32)
     bf16.real_batch, bf16.noise, bf16.alpha = fp32.real_batch, fp32.noise, fp32.alpha
     ref_loss, ref_gp, ref = reference_grads(fp32, *inputs)
-    loss, gp, ours = critic_step_grads(bf16)
+    loss, gp, ours = critic_step_grads(bf16, bf16_engine)
     assert relative(loss, ref_loss) <= 2e-2
     assert relative(gp, ref_gp) <= 2e-2
     for (name, p), a, b in zip(bf16.critic.named_parameters(), ours, ref, strict=True):
@@ -147,17 +149,17 @@ def test_bf16_critic_step_is_close_to_fp32(tiny_corpus: Path, device, conv_impl)
 def test_bf16_generator_step_is_close_to_fp32(tiny_corpus: Path, device, conv_impl) -> None:
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
-    fp32 = trained_state(tiny_corpus, device, "fp32")
-    bf16 = trained_state(tiny_corpus, device, "bf16", conv_impl)
+    fp32, fp32_engine = trained_state(tiny_corpus, device, "fp32")
+    bf16, bf16_engine = trained_state(tiny_corpus, device, "bf16", conv_impl)
     bf16.generator.load_state_dict(fp32.generator.state_dict())
     bf16.critic.load_state_dict(fp32.critic.state_dict())
     _, noise, _ = fixed_inputs(fp32)
     bf16.noise = fp32.noise
     with torch.no_grad():  # the loss is −mean D(G(z)), often near 0: measured against the scores
         scores = ref_critic(fp32.critic, ref_generator(fp32.generator, noise)).abs().mean().item()
-    ref_loss = generator_step(fp32).item()
+    ref_loss = generator_step(fp32, fp32_engine).item()
     ref = [p.grad.clone() for p in fp32.generator.parameters()]
-    loss = generator_step(bf16).item()
+    loss = generator_step(bf16, bf16_engine).item()
     assert abs(loss - ref_loss) <= 2e-2 * scores
     for (name, p), b in zip(bf16.generator.named_parameters(), ref, strict=True):
         assert p.grad.dtype == torch.float32, name
@@ -203,7 +205,7 @@ def test_auto_conv_depends_on_the_cpu_and_the_width(
 def test_training_runs_the_conv_it_was_given(tiny_corpus: Path, conv_impl: str) -> None:
     from textgan.engines.fused.conv import Im2colConv, NativeConv, WinogradConv
 
-    state = trained_state(tiny_corpus, torch.device("cpu"), "fp32", conv_impl)
-    assert state.conv == conv_impl
+    _state, engine = trained_state(tiny_corpus, torch.device("cpu"), "fp32", conv_impl)
+    assert engine.conv == conv_impl
     kind = {"im2col": Im2colConv, "native": NativeConv, "winograd": WinogradConv}[conv_impl]
-    assert {type(b.conv) for b in state.workspace.values()} == {kind}
+    assert {type(b.conv) for b in engine.buffers.values()} == {kind}

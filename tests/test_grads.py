@@ -19,8 +19,8 @@ from textgan.engines.fused.residual import (
 )
 from textgan.models.resnet import build_models
 from textgan.objectives.wasserstein import critic_loss, generator_loss
-from textgan.training.loop import generate_fakes
 from textgan.training.state import build_state
+from textgan.training.steps import generate_fakes, make_engine, set_grads
 
 F64 = torch.float64
 CONFIG = ModelConfig(vocab_size=9, seq_len=8, dim=6, n_blocks=2)  # 8: Winograd tiles (of 4)
@@ -86,16 +86,38 @@ def test_stack_second_order_is_autograds_double_backward(conv_impl: str) -> None
 
 
 def test_bias_terms_that_cancel_give_exactly_zero() -> None:
-    """D(fake) − D(real) does not depend on the last conv's bias: its gradient is exactly zero
-    (summed per half), so Adam leaves it alone, as it does with autograd."""
+    """The last conv's bias and fc's bias add a constant to every score: it cancels in
+    D(fake) − D(real) and leaves ∇x̂ D unchanged, so their gradient is exactly zero, as autograd
+    finds too (to rounding), and Adam leaves them alone."""
     _, critic = models()
-    critic = critic.float()
     real_ids = torch.randint(0, CONFIG.vocab_size, (8, CONFIG.seq_len))
-    fake = torch.softmax(torch.randn(8, CONFIG.seq_len, CONFIG.vocab_size), dim=-1)
-    critic_loss_and_grads(critic, real_ids, fake, torch.rand(8), 10.0)
-    assert critic.blocks[-1].conv2.bias.grad.abs().max() == 0
-    assert critic.fc.bias.grad.abs().max() == 0
-    assert critic.blocks[0].conv2.bias.grad.abs().max() > 0
+    fake = torch.softmax(torch.randn(8, CONFIG.seq_len, CONFIG.vocab_size, dtype=F64), dim=-1)
+    alpha = torch.rand(8, dtype=F64)
+    real = torch.nn.functional.one_hot(real_ids, CONFIG.vocab_size).to(F64)
+    critic_loss(critic, real, fake, 10.0, alpha=alpha).loss.backward()
+    last_bias = f"blocks.{CONFIG.n_blocks - 1}.conv2.bias"
+    wanted = dict(critic.named_parameters())
+    for name in (last_bias, "fc.bias"):
+        assert wanted[name].grad.abs().max() < 1e-12, name
+    _, grads = critic_loss_and_grads(critic.float(), real_ids, fake.float(), alpha.float(), 10.0)
+    assert grads[last_bias].abs().max() == 0 and grads["fc.bias"].abs().max() == 0
+    assert grads["blocks.0.conv2.bias"].abs().max() > 0
+
+
+def test_gradients_are_set_by_name_and_checked() -> None:
+    generator, _ = models()
+    grads = {
+        name: torch.full_like(p, i) for i, (name, p) in enumerate(generator.named_parameters())
+    }
+    set_grads(generator, grads)
+    for i, (name, p) in enumerate(generator.named_parameters()):
+        assert torch.equal(p.grad, torch.full_like(p, i)), name
+    with pytest.raises(RuntimeError, match=r"missing for \['out.bias'\]"):
+        set_grads(generator, {k: v for k, v in grads.items() if k != "out.bias"})
+    with pytest.raises(RuntimeError, match="unknown"):
+        set_grads(generator, {**grads, "out.scale": grads["out.bias"]})
+    with pytest.raises(RuntimeError, match="shape"):
+        set_grads(generator, {**grads, "out.bias": grads["out.bias"][:-1]})
 
 
 @pytest.mark.parametrize("gp_weight", [10.0, 0.0])
@@ -112,12 +134,15 @@ def test_critic_loss_and_grads_equal_autograds(gp_weight: float, conv_impl: str)
     critic.zero_grad(set_to_none=True)
     buffers = stack_buffers(critic, 3 * batch, F64, impl=conv_impl)
     weights = CriticWeights.of(critic, F64, conv_impl)
-    parts = critic_loss_and_grads(critic, real_ids, fake, alpha, gp_weight, F64, buffers, weights)
+    parts, grads = critic_loss_and_grads(critic, real_ids, fake, alpha, gp_weight, F64, buffers,
+                                         weights)  # fmt: skip
     for got, want in zip(parts.__dict__.values(), expected.__dict__.values(), strict=True):
         assert close(got, want.detach())
     assert expected.gp > 0.1  # a penalty far from zero, so its gradient is exercised
+    assert list(grads) == [name for name, _ in critic.named_parameters()]
     for (name, p), want in zip(critic.named_parameters(), wanted, strict=True):
-        assert p.grad.dtype == F64 and close(p.grad, want), name
+        assert grads[name].dtype == F64 and grads[name].shape == p.shape, name
+        assert close(grads[name], want), name
 
 
 def test_generate_and_generator_grads_equal_autograds(conv_impl: str) -> None:
@@ -134,10 +159,11 @@ def test_generate_and_generator_grads_equal_autograds(conv_impl: str) -> None:
     buffers = [stack_buffers(net, 5, F64, impl=conv_impl) for net in (generator, critic)]
     critic_weights = CriticWeights.of(critic, F64, conv_impl)
     weights = GeneratorWeights.of(generator, F64, impl=conv_impl)
-    loss = generator_loss_and_grads(generator, critic_weights, z, *buffers, weights)
+    loss, grads = generator_loss_and_grads(generator, critic_weights, z, *buffers, weights)
     assert close(loss, expected.detach())
+    assert list(grads) == [name for name, _ in generator.named_parameters()]
     for (name, p), want in zip(generator.named_parameters(), wanted, strict=True):
-        assert close(p.grad, want), name
+        assert grads[name].shape == p.shape and close(grads[name], want), name
     assert all(p.grad is None for p in critic.parameters())
 
 
@@ -146,7 +172,7 @@ def test_fakes_made_together_equal_one_batch_at_a_time(tiny_corpus: Path) -> Non
                          eval_every=0, device="cpu", precision="fp32")  # fmt: skip
     together, _ = build_state(config, tiny_corpus)
     one_by_one, _ = build_state(config, tiny_corpus)
-    fakes = generate_fakes(together, 3)
+    fakes = generate_fakes(together, make_engine(together), 3)
     assert fakes.shape == (3, 16, 12, len(together.vocab))
     for fake in fakes:
         with torch.no_grad():

@@ -5,12 +5,8 @@ import torch
 
 from textgan.config import ModelConfig
 from textgan.models.resnet import Critic, build_models
-from textgan.objectives.wasserstein import (
-    critic_loss,
-    generator_loss,
-    gradient_penalty,
-    interpolate,
-)
+from textgan.objectives.penalty import gradient_penalty, interpolate
+from textgan.objectives.wasserstein import critic_loss, generator_loss
 
 
 def simplex_batch(b: int, length: int, v: int, seed: int, dtype=torch.float32) -> torch.Tensor:

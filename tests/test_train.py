@@ -1,14 +1,13 @@
-import importlib
 from pathlib import Path
 
 import pytest
 import torch
 
 from textgan import TrainConfig, train
+from textgan.engines.fused.engine import FusedEngine
 from textgan.errors import TextganError
 from textgan.training.checkpoint import list_checkpoints, load_checkpoint
 
-train_module = importlib.import_module("textgan.training.loop")  # the module, not the function
 TINY = dict(dim=8, n_blocks=1, seq_len=12, batch_size=16, critic_iters=2, device="cpu")
 
 
@@ -90,17 +89,17 @@ def test_a_new_run_never_overwrites_an_old_one(tiny_corpus: Path, tmp_path: Path
 def test_non_finite_loss_stops_with_the_iteration(
     tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_loss = train_module.critic_loss_and_grads
+    real_grads = FusedEngine.critic_grads
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
-        parts = real_loss(*args, **kwargs)
+        parts, grads = real_grads(*args, **kwargs)
         calls["n"] += 1
         if calls["n"] > 4:  # iteration 3 (2 critic steps per iteration)
-            return type(parts)(parts.loss * float("nan"), parts.wasserstein, parts.gp)
-        return parts
+            return type(parts)(parts.loss * float("nan"), parts.wasserstein, parts.gp), grads
+        return parts, grads
 
-    monkeypatch.setattr(train_module, "critic_loss_and_grads", poisoned)
+    monkeypatch.setattr(FusedEngine, "critic_grads", poisoned)
     with pytest.raises(TextganError, match="iteration 3"):
         train(tiny_config(), tiny_corpus, tmp_path / "run")
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["ckpt-0000002.pt"]

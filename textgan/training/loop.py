@@ -16,11 +16,9 @@ from typing import Any
 import torch
 
 from textgan.config import TrainConfig
-from textgan.engines.fused.critic import critic_loss_and_grads
-from textgan.engines.fused.generator import generate, generator_loss_and_grads
+from textgan.engines.fused.engine import FusedEngine
 from textgan.errors import TextganError, TrainingInterrupted
 from textgan.evaluation.evaluator import Evaluator
-from textgan.objectives.wasserstein import CriticLoss
 from textgan.training import runlog
 from textgan.training.checkpoint import (
     checkpoint_path,
@@ -31,13 +29,11 @@ from textgan.training.checkpoint import (
 from textgan.training.distributed import (
     World,
     any_rank,
-    average_gradients,
     broadcast,
     process_group,
 )
 from textgan.training.state import TrainState, build_state, check_resumable, write_checkpoint
-
-MAX_SAMPLING_ROWS = 1024  # generated rows per sampling call (bounds its buffers' memory)
+from textgan.training.steps import make_engine, train_iteration
 
 
 @dataclass(frozen=True)
@@ -81,59 +77,6 @@ class TrainResult:
     last: StepStats | None
 
 
-def critic_step(
-    state: TrainState, real_ids: torch.Tensor, fake: torch.Tensor | None = None
-) -> CriticLoss:
-    """One critic update on a (B, L) batch of real ids against generated rows (B, L, V)
-    (fresh ones when not given)."""
-    if fake is None:
-        fake = generate_fakes(state, 1)[0]
-    buffers = state.buffers("critic", 3 * real_ids.shape[0])  # real, fake and x̂ rows
-    parts = critic_loss_and_grads(state.critic, real_ids, fake, state.alpha(),
-                                  state.config.gp_weight, state.dtype, buffers,
-                                  state.weights("critic"))  # fmt: skip
-    average_gradients(state.critic, state.world)
-    state.opt_c.step()
-    return parts
-
-
-def generator_step(state: TrainState) -> torch.Tensor:
-    """One generator update against the current critic (whose weights get no gradient)."""
-    batch = state.config.batch_size
-    buffers, scoring = state.buffers("generator", batch), state.buffers("critic", batch)
-    loss = generator_loss_and_grads(state.generator, state.weights("critic"), state.noise(),
-                                    buffers, scoring, state.weights("generator"))  # fmt: skip
-    average_gradients(state.generator, state.world)
-    state.opt_g.step()
-    return loss
-
-
-def generate_fakes(state: TrainState, count: int) -> torch.Tensor:
-    """count batches of generated rows (count, B, L, V), from count noise draws in order.
-
-    The generator does not change between critic steps, so an iteration's samples are made
-    together: larger matrix products, and its weights are laid out once."""
-    batch, length, vocab = state.config.batch_size, state.config.seq_len, len(state.vocab)
-    per_call = max(1, MAX_SAMPLING_ROWS // batch)
-    weights = state.weights("generator", backward=False)
-    fakes = []
-    for start in range(0, count, per_call):
-        steps = min(per_call, count - start)
-        buffers = state.buffers("generator", steps * batch, backward=False)
-        noise = torch.cat([state.noise() for _ in range(steps)])  # (steps·B, noise_dim)
-        fakes.append(generate(weights, noise, buffers).view(steps, batch, length, vocab))
-    return fakes[0] if len(fakes) == 1 else torch.cat(fakes)  # one call: no copy
-
-
-def train_iteration(state: TrainState) -> tuple[CriticLoss, torch.Tensor | None]:
-    """1 generator step (skipped at iteration 0) + critic_iters critic steps."""
-    g_loss = generator_step(state) if state.iteration > 0 else None
-    for fake in generate_fakes(state, state.config.critic_iters):
-        parts = critic_step(state, state.real_batch(), fake)
-    state.iteration += 1
-    return parts, g_loss
-
-
 def train(
     config: TrainConfig,
     corpus: str | Path,
@@ -161,16 +104,18 @@ def train(
             check_resumable(TrainConfig.from_dict(saved["config"]), config)
             heldout = heldout if heldout is not None else saved.get("heldout")
         state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device)
+        engine = make_engine(state)
         evaluator = Evaluator(encoded, config.eval_samples) if config.eval_every else None
         evaluator = evaluator if world.is_main else None
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
         if on_start is not None and world.is_main:
-            on_start(RunInfo(run_dir, config, state.device, state.precision, state.conv,
+            on_start(RunInfo(run_dir, config, state.device, engine.precision, engine.conv,
                              len(state.vocab), len(encoded.ids), state.iteration,
                              saved is not None, encoded.split.heldout_source, floor,
                              encoded.cached, encoded.cache_dir, world.size))  # fmt: skip
-        run = _Run(state, run_dir, corpus, encoded.split.heldout_source if heldout else None)
+        run = _Run(state, engine, run_dir, corpus,
+                   encoded.split.heldout_source if heldout else None)  # fmt: skip
         last = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
         return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last)
 
@@ -183,7 +128,7 @@ def _loop(
 ) -> StepStats | None:
     state, config, last, path = run.state, run.state.config, None, None
     with stop_signals() as received:
-        for last in _iterations(state):
+        for last in _iterations(run.state, run.engine):
             # every rank stops at the same iteration (a stuck collective would hang the others)
             diverged, stop = any_rank([not last.finite, bool(received)], state.world, state.device)
             if diverged:
@@ -259,10 +204,10 @@ def stop_signals() -> Iterator[list[int]]:
             signal.signal(sig, old)
 
 
-def _iterations(state: TrainState) -> Iterator[StepStats]:
+def _iterations(state: TrainState, engine: FusedEngine) -> Iterator[StepStats]:
     start = time.perf_counter()
     while state.iteration < state.config.iters:
-        parts, g_loss = train_iteration(state)
+        parts, g_loss = train_iteration(state, engine)
         gen = parts.gp.new_full((), math.nan) if g_loss is None else g_loss
         values = torch.stack([parts.loss.detach(), parts.wasserstein, parts.gp, gen]).float()
         critic, wasserstein, gp, gen_loss = values.tolist()  # the iteration's one host sync
@@ -281,6 +226,7 @@ class _Run:
     """Writes a run's outputs; keeps the training time across resumes."""
 
     state: TrainState
+    engine: FusedEngine
     run_dir: Path
     corpus: str | Path
     heldout: str | None

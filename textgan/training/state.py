@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,9 @@ from textgan.config import ModelConfig, TrainConfig
 from textgan.data.corpus import EncodedCorpus, encode_corpus
 from textgan.data.sampler import BatchSampler
 from textgan.data.vocab import Vocab
-from textgan.engines.fused.critic import CriticWeights
-from textgan.engines.fused.generator import GeneratorWeights
-from textgan.engines.fused.residual import StackBuffers, stack_buffers
 from textgan.errors import TextganError
 from textgan.models.resnet import Critic, Generator, build_models
-from textgan.objectives.wasserstein import sample_alpha
+from textgan.objectives.penalty import sample_alpha
 from textgan.training.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
@@ -26,7 +23,7 @@ from textgan.training.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
-from textgan.training.device import compute_dtype, conv_impl, resolve_device, tune_backend
+from textgan.training.device import resolve_device, tune_backend
 from textgan.training.distributed import SINGLE_PROCESS, World, main_first
 
 RESUMABLE_OPTIONS = (
@@ -37,7 +34,8 @@ RESUMABLE_OPTIONS = (
 
 @dataclass
 class TrainState:
-    """Models, optimisers, data and RNGs of a run: everything a checkpoint holds."""
+    """Models, optimisers, data, random generators and counters of a run: everything a
+    checkpoint holds. (What an engine keeps between steps belongs to the engine.)"""
 
     config: TrainConfig
     vocab: Vocab
@@ -49,24 +47,9 @@ class TrainState:
     noise_rng: torch.Generator
     alpha_rng: torch.Generator
     device: torch.device
-    dtype: torch.dtype  # of the matrix products; weights, optimiser state and losses are fp32
-    conv: str = "im2col"  # how the convs run (conv.CONV_IMPLS)
     world: World = SINGLE_PROCESS
     iteration: int = 0
     seconds: float = 0.0  # training time before this process, restored on resume
-    # what the hand-written passes keep from step to step: buffers and the weights as matrices
-    workspace: dict[tuple[str, int, bool], StackBuffers] = field(default_factory=dict, repr=False)
-    matrices: dict[tuple[str, bool], CriticWeights | GeneratorWeights] = field(
-        default_factory=dict, repr=False
-    )
-
-    def buffers(self, net: str, rows: int, backward: bool = True) -> StackBuffers:
-        """The buffers of net ("generator" or "critic") over `rows` sequences."""
-        key = (net, rows, backward)
-        if key not in self.workspace:
-            module = self.generator if net == "generator" else self.critic
-            self.workspace[key] = stack_buffers(module, rows, self.dtype, backward, self.conv)
-        return self.workspace[key]
 
     def noise(self) -> torch.Tensor:  # (B, noise_dim): this rank's rows of the global batch's
         shape = (self.world.size * self.config.batch_size, self.config.noise_dim)
@@ -78,23 +61,6 @@ class TrainState:
 
     def real_batch(self) -> torch.Tensor:  # (B, L) ids: this rank's rows of the global batch
         return self.world.shard(self.sampler.next())
-
-    def weights(self, net: str, backward: bool = True) -> CriticWeights | GeneratorWeights:
-        """The current weights of net ("generator" or "critic") as compute-dtype matrices
-        (backward=False: without the generator's backward matrices, for sampling)."""
-        key = (net, backward)
-        if key in self.matrices:
-            return self.matrices[key].load()
-        if net == "critic":
-            self.matrices[key] = CriticWeights.of(self.critic, self.dtype, self.conv)
-        else:
-            self.matrices[key] = GeneratorWeights.of(self.generator, self.dtype, backward,
-                                                     self.conv)  # fmt: skip
-        return self.matrices[key]
-
-    @property
-    def precision(self) -> str:
-        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
 
 
 def build_state(
@@ -128,8 +94,6 @@ def build_state(
         noise_rng=torch.Generator(device=device).manual_seed(config.seed + 1),
         alpha_rng=torch.Generator(device=device).manual_seed(config.seed + 2),
         device=device,
-        dtype=compute_dtype(config.precision, device),
-        conv=conv_impl(config.conv, device, config.dim, config.seq_len),
         world=world,
     )
     if saved is not None:

@@ -25,6 +25,7 @@ from textgan.engines.fused.residual import (
     StackBuffers,
     StackWeights,
     mask_into,
+    named_stack_grads,
     stack_backward,
     stack_buffers,
     stack_forward,
@@ -33,7 +34,8 @@ from textgan.engines.fused.residual import (
     wide,
 )
 from textgan.models.resnet import RESIDUAL_SCALE, Critic
-from textgan.objectives.wasserstein import GRAD_NORM_EPS, CriticLoss
+from textgan.objectives.penalty import penalty
+from textgan.objectives.wasserstein import CriticLoss, wasserstein_estimate
 
 
 @dataclass(frozen=True)
@@ -152,9 +154,9 @@ def critic_loss_and_grads(
     dtype: torch.dtype = torch.float32,
     buffers: StackBuffers | None = None,
     weights: CriticWeights | None = None,
-) -> CriticLoss:
-    """Set every critic parameter's .grad to d(critic loss)/d(parameter) and return the
-    loss parts. real_ids (B, L), fake (B, L, V) soft one-hot, alpha (B,) fp32.
+) -> tuple[CriticLoss, dict[str, torch.Tensor]]:
+    """The critic's loss parts and d(critic loss)/d(parameter) for every parameter, by name.
+    real_ids (B, L), fake (B, L, V) soft one-hot, alpha (B,) fp32.
 
     buffers: stack_buffers(critic, 3B, dtype); weights: the critic's current weights
     (CriticWeights.of(critic, dtype), or one refreshed by load()); both made when not given."""
@@ -170,7 +172,7 @@ def critic_loss_and_grads(
     real_h0 = weights.embed[real_ids] + weights.embed_bias  # one-hot rows: a lookup
     h = critic_forward(weights, torch.cat([real_h0, _embed_soft(weights, soft)]), buffers)
     scores = weights.scores(h, buffers, slice(0, 2 * batch))  # (2B,)
-    wasserstein = scores[:batch].mean() - scores[batch:].mean()
+    wasserstein = wasserstein_estimate(scores[:batch], scores[batch:])
 
     # d(loss)/d(score): ∓1/B for the Wasserstein rows; 1 for x̂, whose backward is ∇x̂ D
     scale = torch.ones(3 * batch, 1, 1, dtype=dtype, device=h.device)
@@ -178,27 +180,27 @@ def critic_loss_and_grads(
     u0 = critic_backward(weights, buffers, scale).reshape(3 * batch * length, -1)
     grad_x = u0[2 * batch * length :] @ weights.embed.t()  # (B·L, V)
     grad_x = grad_x.to(fake.dtype).view(batch, length, -1)  # ∇x̂ D(x̂)
-    norms = torch.sqrt(grad_x.square().sum(dim=(1, 2)) + GRAD_NORM_EPS)  # (B,)
-    gp = (norms - 1).square().mean()
+    gp, adjoint = penalty(grad_x, with_adjoint=True)
 
     # the penalty's adjoint, δx = λ·dGP/d∇x̂, back through the x̂ rows' backward
-    delta_x = grad_x * (gp_weight * 2 / batch * (norms - 1) / norms).view(-1, 1, 1)
-    soft[batch:] = delta_x.to(dtype)  # x̂ is no longer needed: its rows now hold δx
+    soft[batch:] = adjoint.mul_(gp_weight).to(dtype)  # x̂ is no longer needed: its rows hold δx
     delta = (soft[batch:] @ weights.embed).contiguous()  # (B, L, C)
     delta = _second_order(delta, weights, buffers, slice(2 * batch, 3 * batch))
 
-    # every conv but the last from the buffers; the last conv (its bias gets Σ ∓1/B·0.3·head,
-    # exactly 0) and the head from the folded head; fc's bias gets Σ ∓1/B, exactly 0 too
+    # every conv but the last from the buffers; the last conv and the head from the folded head
     halves = [slice(0, batch), slice(batch, 2 * batch)]
     convs, biases = stack_weight_grads(buffers, halves, weights.last[1])
     last_conv, head_grad = _head_grads(weights, buffers, scale, h, delta, batch)
-    grads = [*_embed_grads(weights, real_ids, soft, u0)]
-    for conv, bias in zip(convs, biases, strict=True):
-        grads += [conv, bias]
-    grads += [last_conv, torch.zeros_like(biases[0]), head_grad.t(), torch.zeros(1)]
-    for param, grad in zip(critic.parameters(), grads, strict=True):
-        param.grad = grad.to(param.device, param.dtype).reshape(param.shape)
-    return CriticLoss(-wasserstein + gp_weight * gp, wasserstein, gp)
+    embed, embed_bias = _embed_grads(weights, real_ids, soft, u0)
+    # Two biases get exactly zero: each adds a constant to every score, so it cancels in
+    # D(fake) − D(real) and leaves ∇x̂ D, hence the penalty, unchanged. The last conv's bias
+    # would get Σ ∓1/B·0.3·Σ_t head_t and fc's bias Σ ∓1/B, both 0 (test_grads pins this).
+    last_bias = torch.zeros_like(biases[0])
+    grads = {"inp.weight": embed.unsqueeze(0), "inp.bias": embed_bias}
+    grads |= named_stack_grads([*convs, last_conv], [*biases, last_bias])
+    grads["fc.weight"] = head_grad.t().reshape(1, -1)  # (1, C·L), fc's (channel, position) order
+    grads["fc.bias"] = torch.zeros_like(weights.const).view(1)
+    return CriticLoss(-wasserstein + gp_weight * gp, wasserstein, gp), grads
 
 
 def _second_order(
@@ -241,15 +243,15 @@ def _head_grads(
 
 def _embed_grads(
     weights: CriticWeights, real_ids: torch.Tensor, soft: torch.Tensor, u0: torch.Tensor
-) -> list[torch.Tensor]:
-    """The first layer's weight (1, V, C) and bias gradients: one-hot real rows add u0 at their
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first layer's weight (V, C) and bias (C,) gradients: one-hot real rows add u0 at their
     ids; the fake and δx rows are a product."""
     batch, length = real_ids.shape
     wide_dtype = weights.head_bias.dtype
     real_rows = batch * length
     embed = (soft.reshape(-1, soft.shape[-1]).t() @ u0[real_rows:]).to(wide_dtype)  # (V, C)
     embed.index_add_(0, real_ids.flatten(), u0[:real_rows].to(wide_dtype))
-    return [embed.unsqueeze(0), u0[: 2 * real_rows].sum(0).to(wide_dtype)]
+    return embed, u0[: 2 * real_rows].sum(0).to(wide_dtype)
 
 
 def _embed_soft(weights: CriticWeights, x: torch.Tensor) -> torch.Tensor:

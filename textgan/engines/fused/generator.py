@@ -13,6 +13,7 @@ from textgan.engines.fused.critic import CriticWeights, score_and_input_grad
 from textgan.engines.fused.residual import (
     StackBuffers,
     StackWeights,
+    named_stack_grads,
     stack_backward,
     stack_forward,
     stack_weight_grads,
@@ -83,9 +84,9 @@ def generator_loss_and_grads(
     buffers: StackBuffers,
     critic_buffers: StackBuffers,
     weights: GeneratorWeights | None = None,
-) -> torch.Tensor:
-    """Set every generator parameter's .grad to d(−mean D(G(z)))/d(parameter); return that
-    loss. buffers, critic_buffers: stack_buffers of the generator and the critic, B rows."""
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The generator's loss −mean D(G(z)) and its gradient for every parameter, by name.
+    buffers, critic_buffers: stack_buffers of the generator and the critic, B rows."""
     dtype = critic.embed.dtype
     weights = weights if weights is not None else GeneratorWeights.of(generator, dtype)
     batch = z.shape[0]
@@ -104,12 +105,14 @@ def generator_loss_and_grads(
 
     grad_fc = u0.t() @ z.to(dtype)  # (L·C, noise_dim), rows (position, channel)
     grad_fc_bias = u0.sum(0).unsqueeze(1)  # (L·C, 1)
-    grads = [_channels_first(grad_fc, length), _channels_first(grad_fc_bias, length).flatten()]
-    grads += [g for pair in zip(conv_grads, bias_grads, strict=True) for g in pair]
-    grads += [grad_out.unsqueeze(0), grad_logits.sum(dim=(0, 1))]  # the last conv (1, C, V), (V,)
-    for param, grad in zip(generator.parameters(), grads, strict=True):
-        param.grad = grad.to(param.dtype)
-    return -scores.mean()
+    grads = {
+        "fc.weight": _channels_first(grad_fc, length),
+        "fc.bias": _channels_first(grad_fc_bias, length).flatten(),
+    }
+    grads |= named_stack_grads(conv_grads, bias_grads)
+    grads["out.weight"] = grad_out.unsqueeze(0)  # the last (k=1) conv: (1, C, V)
+    grads["out.bias"] = grad_logits.sum(dim=(0, 1))  # (V,)
+    return -scores.mean(), grads
 
 
 def _channels_first(rows: torch.Tensor, length: int) -> torch.Tensor:

@@ -203,3 +203,15 @@ def stack_weight_grads(
     bias_grads = torch.stack(sums).to(wide(out_grads.dtype)).sum(0)  # (convs, C)
     bias_grads[1::2] *= RESIDUAL_SCALE
     return conv_grads, list(bias_grads.unbind())
+
+
+def named_stack_grads(
+    conv_grads: list[torch.Tensor], bias_grads: list[torch.Tensor], prefix: str = "blocks"
+) -> dict[str, torch.Tensor]:
+    """The gradients of a stack's convs (two per block, in order) under the names its ResBlocks
+    give their parameters: {prefix}.{block}.conv{1,2}.{weight,bias}."""
+    named = {}
+    for j, (weight, bias) in enumerate(zip(conv_grads, bias_grads, strict=True)):
+        layer = f"{prefix}.{j // 2}.conv{j % 2 + 1}"
+        named[f"{layer}.weight"], named[f"{layer}.bias"] = weight, bias
+    return named

@@ -1,0 +1,82 @@
+"""The fused engine: the critic's and generator's gradients of the built-in conv ResNets, by
+hand, with the buffers and weight matrices it keeps from step to step."""
+
+from __future__ import annotations
+
+import torch
+
+from textgan.engines.fused.critic import CriticWeights, critic_loss_and_grads
+from textgan.engines.fused.generator import (
+    GeneratorWeights,
+    generate,
+    generator_loss_and_grads,
+)
+from textgan.engines.fused.residual import StackBuffers, stack_buffers
+from textgan.models.resnet import Critic, Generator
+from textgan.objectives.wasserstein import CriticLoss
+
+
+class FusedEngine:
+    """Computes a step's loss and named gradients for a Generator and a Critic; their buffers
+    (per network, row count and whether a backward runs) and their weights as compute-dtype
+    matrices (refreshed in place from the parameters at each use) are made once and kept."""
+
+    def __init__(
+        self, generator: Generator, critic: Critic, dtype: torch.dtype, conv: str = "im2col"
+    ) -> None:
+        """dtype: of the matrix products (weights, optimiser state and losses stay fp32);
+        conv: how the convs run (conv.CONV_IMPLS)."""
+        self.generator, self.critic = generator, critic
+        self.dtype, self.conv = dtype, conv
+        self.buffers: dict[tuple[str, int, bool], StackBuffers] = {}
+        self._critic_matrices: CriticWeights | None = None
+        self._generator_matrices: dict[bool, GeneratorWeights] = {}  # by: with backward matrices
+
+    @property
+    def precision(self) -> str:
+        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
+
+    def generate(self, noise: torch.Tensor) -> torch.Tensor:
+        """Noise (N, noise_dim) → softmax rows (N, L, V), fp32, with no gradient."""
+        buffers = self._stack_buffers(self.generator, noise.shape[0], backward=False)
+        return generate(self._generator_weights(backward=False), noise, buffers)
+
+    def critic_grads(
+        self, real_ids: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor, gp_weight: float
+    ) -> tuple[CriticLoss, dict[str, torch.Tensor]]:
+        """The critic's loss parts and its gradients by parameter name, for real ids (B, L),
+        generated rows (B, L, V) and interpolation weights α (B,)."""
+        buffers = self._stack_buffers(self.critic, 3 * real_ids.shape[0])  # real, fake, x̂ rows
+        return critic_loss_and_grads(self.critic, real_ids, fake, alpha, gp_weight, self.dtype,
+                                     buffers, self._critic_weights())  # fmt: skip
+
+    def generator_grads(self, noise: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The generator's loss −E[D(G(z))] for noise (B, noise_dim) and its gradients by
+        parameter name (the critic gets none)."""
+        batch = noise.shape[0]
+        buffers = self._stack_buffers(self.generator, batch)
+        scoring = self._stack_buffers(self.critic, batch)
+        return generator_loss_and_grads(self.generator, self._critic_weights(), noise, buffers,
+                                        scoring, self._generator_weights())  # fmt: skip
+
+    def _stack_buffers(
+        self, net: Generator | Critic, rows: int, backward: bool = True
+    ) -> StackBuffers:
+        key = ("critic" if net is self.critic else "generator", rows, backward)
+        if key not in self.buffers:
+            self.buffers[key] = stack_buffers(net, rows, self.dtype, backward, self.conv)
+        return self.buffers[key]
+
+    def _critic_weights(self) -> CriticWeights:
+        if self._critic_matrices is None:
+            self._critic_matrices = CriticWeights.of(self.critic, self.dtype, self.conv)
+            return self._critic_matrices
+        return self._critic_matrices.load()
+
+    def _generator_weights(self, backward: bool = True) -> GeneratorWeights:
+        """backward=False: without the backward matrices, for sampling."""
+        if backward not in self._generator_matrices:
+            matrices = GeneratorWeights.of(self.generator, self.dtype, backward, self.conv)
+            self._generator_matrices[backward] = matrices
+            return matrices
+        return self._generator_matrices[backward].load()

@@ -1,0 +1,91 @@
+"""The training step as small named functions: a critic step, a generator step and an iteration
+of both. The engine computes losses and named gradients; these functions set the gradients,
+average them across processes and step the optimisers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from textgan.engines.fused.engine import FusedEngine
+from textgan.objectives.wasserstein import CriticLoss
+from textgan.training.device import compute_dtype, conv_impl
+from textgan.training.distributed import average_gradients
+from textgan.training.state import TrainState
+
+MAX_SAMPLING_ROWS = 1024  # generated rows per sampling call (bounds its buffers' memory)
+
+
+def make_engine(state: TrainState) -> FusedEngine:
+    """The engine for a run's models, in the precision and conv implementation its config asks
+    for on its device."""
+    config, device = state.config, state.device
+    dtype = compute_dtype(config.precision, device)
+    conv = conv_impl(config.conv, device, config.dim, config.seq_len)
+    return FusedEngine(state.generator, state.critic, dtype, conv)
+
+
+def set_grads(module: nn.Module, grads: dict[str, torch.Tensor]) -> None:
+    """param.grad = grads[name] for every named parameter of module, in the parameter's dtype.
+    The names must be exactly the module's and the shapes the parameters': an engine that
+    missed or misnamed a parameter is a bug, caught here rather than trained with."""
+    params = dict(module.named_parameters())
+    if grads.keys() != params.keys():
+        missing, unknown = params.keys() - grads.keys(), grads.keys() - params.keys()
+        raise RuntimeError(f"gradients missing for {sorted(missing)}, given for unknown "
+                           f"{sorted(unknown)}")  # fmt: skip
+    for name, param in params.items():
+        grad = grads[name]
+        if grad.shape != param.shape:
+            raise RuntimeError(f"gradient of {name} has shape {tuple(grad.shape)}, "
+                               f"the parameter {tuple(param.shape)}")  # fmt: skip
+        param.grad = grad.to(param.dtype)
+
+
+def critic_step(
+    state: TrainState, engine: FusedEngine, real_ids: torch.Tensor, fake: torch.Tensor | None = None
+) -> CriticLoss:
+    """One critic update on a (B, L) batch of real ids against generated rows (B, L, V)
+    (fresh ones when not given)."""
+    if fake is None:
+        fake = generate_fakes(state, engine, 1)[0]
+    parts, grads = engine.critic_grads(real_ids, fake, state.alpha(), state.config.gp_weight)
+    set_grads(state.critic, grads)
+    average_gradients(state.critic, state.world)
+    state.opt_c.step()
+    return parts
+
+
+def generator_step(state: TrainState, engine: FusedEngine) -> torch.Tensor:
+    """One generator update against the current critic (whose weights get no gradient)."""
+    loss, grads = engine.generator_grads(state.noise())
+    set_grads(state.generator, grads)
+    average_gradients(state.generator, state.world)
+    state.opt_g.step()
+    return loss
+
+
+def generate_fakes(state: TrainState, engine: FusedEngine, count: int) -> torch.Tensor:
+    """count batches of generated rows (count, B, L, V), from count noise draws in order.
+
+    The generator does not change between critic steps, so an iteration's samples are made
+    together: larger matrix products, and its weights are laid out once."""
+    batch, length, vocab = state.config.batch_size, state.config.seq_len, len(state.vocab)
+    per_call = max(1, MAX_SAMPLING_ROWS // batch)
+    fakes = []
+    for start in range(0, count, per_call):
+        steps = min(per_call, count - start)
+        noise = torch.cat([state.noise() for _ in range(steps)])  # (steps·B, noise_dim)
+        fakes.append(engine.generate(noise).view(steps, batch, length, vocab))
+    return fakes[0] if len(fakes) == 1 else torch.cat(fakes)  # one call: no copy
+
+
+def train_iteration(
+    state: TrainState, engine: FusedEngine
+) -> tuple[CriticLoss, torch.Tensor | None]:
+    """1 generator step (skipped at iteration 0) + critic_iters critic steps."""
+    g_loss = generator_step(state, engine) if state.iteration > 0 else None
+    for fake in generate_fakes(state, engine, state.config.critic_iters):
+        parts = critic_step(state, engine, state.real_batch(), fake)
+    state.iteration += 1
+    return parts, g_loss

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import subprocess
 import sys
@@ -66,19 +67,23 @@ def test_resume_through_the_cli(tiny_corpus: Path, tmp_path: Path) -> None:
     assert_one_line_error(changed, "--dim")
 
 
-def test_cli_defaults_are_the_config_defaults() -> None:
+def test_cli_options_are_the_config_fields() -> None:
+    """Every TrainConfig field with a help text is a train option of that name, help and default
+    (None: "take it from the preset / config"), and nothing else is."""
     command = get_command(app).commands["train"]
-    defaults = TrainConfig()
-    for param in command.params:
-        name = param.name
-        if name in ("corpus", "run_dir", "resume", "preset", "heldout"):
-            continue
-        assert param.default is None, name  # None = "take it from the preset / config"
-        if name in PRESETS["paper"]:
-            assert PRESETS["paper"][name] == getattr(defaults, name)
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig) if "help" in f.metadata}
+    params = {p.name: p for p in command.params}
+    assert params.keys() - fields.keys() == {"corpus", "run_dir", "resume", "preset", "heldout"}
+    in_presets = {key for values in PRESETS.values() for key in values}
+    for name, field in fields.items():
+        param = params[name]
+        assert param.default is None and param.help == field.metadata["help"], name
+        if name in in_presets:
+            assert param.show_default == "from --preset", name
+            assert PRESETS["paper"].get(name, field.default) == field.default, name
         else:
-            value = getattr(defaults, name)
-            assert param.show_default == ("all" if value is None else str(value)), name
+            shown = "all" if field.default is None else str(field.default)
+            assert param.show_default == shown, name
 
 
 def test_presets_and_explicit_flags() -> None:

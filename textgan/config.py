@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from textgan.errors import TextganError
@@ -21,6 +22,8 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
 CONV_CHOICES = ("auto", "im2col", "native", "winograd")
 WINOGRAD_TILE = 4  # outputs per tile of --conv winograd: --seq-len must be a multiple
+PAPER_EVAL_LINES = 640  # the paper's 10 batches of 64: samples scored, floor and held-out lines
+RUNS_ROOT = Path("runs")  # where runs go, and where sample/eval/plot look for the newest
 
 
 @dataclass(frozen=True)
@@ -38,31 +41,37 @@ class ModelConfig:
             _require_positive(name, getattr(self, name))
 
 
+def _option(default: Any, help: str) -> Any:
+    """A TrainConfig field that is also a `textgan train` option, with its --help text."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run needs; defaults are the paper's settings."""
+    """Everything a training run needs; defaults are the paper's settings. Each field with a
+    help text is a `textgan train` option of the same name (cli/app.py builds them from here)."""
 
-    iters: int = 200_000
-    batch_size: int = 64
-    critic_iters: int = 10
-    dim: int = 512
-    n_blocks: int = 5
-    seq_len: int = 32
+    iters: int = _option(200_000, "Total iterations (1 generator step + critic steps each).")
+    batch_size: int = _option(64, "Batch size per process (torchrun: × processes).")
+    critic_iters: int = _option(10, "Critic steps per generator step.")
+    dim: int = _option(512, "Channels of every conv.")
+    n_blocks: int = _option(5, "Residual blocks per net.")
+    seq_len: int = _option(32, "Characters per line.")
     noise_dim: int = 128
-    lr: float = 1e-4
+    lr: float = _option(1e-4, "Adam learning rate.")
     betas: tuple[float, float] = (0.5, 0.9)
-    gp_weight: float = 10.0
-    max_vocab: int = 2048
-    checkpoint_every: int = 500
-    eval_every: int = 100  # 0 = no evaluation during training
-    eval_samples: int = 640  # the paper's 10 batches of 64
-    holdout: int = 640  # lines set aside when the corpus has no held-out file
-    max_lines: int | None = None  # use only the first N lines of the corpus; None = all
-    keep: int = 3
-    device: str = "auto"
-    precision: str = "auto"
-    conv: str = "auto"  # how the training convs run (device.conv_impl)
-    seed: int = 0
+    gp_weight: float = _option(10.0, "Gradient penalty weight λ.")
+    max_vocab: int = _option(2048, "Vocabulary size incl. pad and unk.")
+    checkpoint_every: int = _option(500, "Iterations between checkpoints.")
+    keep: int = _option(3, "Newest checkpoints kept.")
+    eval_every: int = _option(100, "Iterations between evaluations (0 = off).")
+    eval_samples: int = _option(PAPER_EVAL_LINES, "Samples per evaluation.")
+    holdout: int = _option(PAPER_EVAL_LINES, "Lines set aside without held-out text.")
+    max_lines: int | None = _option(None, "Use only the first N lines of CORPUS.")
+    device: str = _option("auto", "auto, cpu or cuda.")
+    precision: str = _option("auto", "auto (bf16 where fast), fp32 or bf16.")
+    conv: str = _option("auto", "auto (the faster here), im2col, native or winograd convolutions.")
+    seed: int = _option(0, "Random seed.")
 
     def __post_init__(self) -> None:
         for name in ("iters", "batch_size", "critic_iters", "dim", "n_blocks", "seq_len"):

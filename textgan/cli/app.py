@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import inspect
 import json
 import sys
+import typing
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from textgan import __version__
-from textgan.config import TrainConfig, resolve_config
+from textgan.config import PRESETS, RUNS_ROOT, TrainConfig, resolve_config
 from textgan.errors import TextganError
 from textgan.training.device import resolve_device
 from textgan.training.fileio import atomic_write_text
@@ -23,19 +29,48 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[default: …]" and "[plot]" stay as written
 )
 corpus_app = typer.Typer(help="Download and prepare corpora.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
 console = Console()
 err_console = Console(stderr=True)
 DEFAULTS = TrainConfig()
-RUNS_ROOT = Path("runs")
-FROM_PRESET = "[default: from --preset]"
+FROM_PRESET = "from --preset"
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err_console.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
     return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """The one place where errors become exits: a TextganError (or an OSError the library did
+    not expect) is one `error:` line on stderr and exit 2 (or the error's own code, e.g. 130
+    after a signal); Ctrl-C outside training's own handling is exit 130."""
+    try:
+        yield
+    except TextganError as err:
+        raise _fail(str(err), getattr(err, "exit_code", 2)) from None
+    except OSError as err:
+        raise _fail(f"{err.filename or 'I/O'}: {err.strerror or err}") from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; the newest checkpoint is kept", 130) from None
+
+
+def command(name: str, app: typer.Typer = app) -> Callable[[Callable[..., None]], Any]:
+    """Register a command whose errors go through _user_errors."""
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> None:
+            with _user_errors():
+                fn(*args, **kwargs)
+
+        return app.command(name)(run)
+
+    return register
 
 
 def _version(value: bool) -> None:
@@ -53,14 +88,30 @@ def main(
     """Character-level Wasserstein GANs with gradient penalty (WGAN-GP) for text."""
 
 
-def _opt(name: str, help: str) -> Any:
-    """An option whose default (None) means: the TrainConfig default, shown in --help (a
-    TrainConfig default of None, no limit, is shown as "all")."""
-    default = getattr(DEFAULTS, name)
-    return typer.Option(help=help, show_default="all" if default is None else str(default))
+def _config_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """Give fn one --option per TrainConfig field that has a help text, with that help and the
+    field's default shown ("from --preset" where a preset sets it); each arrives in fn's
+    **options, None when not given (the preset's or the config's value then)."""
+    types = typing.get_type_hints(TrainConfig)
+    preset_keys = {key for values in PRESETS.values() for key in values}
+    options = []
+    for f in dataclasses.fields(TrainConfig):
+        if "help" not in f.metadata:
+            continue
+        shown = FROM_PRESET if f.name in preset_keys else "all" if f.default is None else f.default
+        kind = next(t for t in typing.get_args(types[f.name]) or (types[f.name],) if t is not None)
+        option = typer.Option(help=f.metadata["help"], show_default=str(shown))
+        annotation = Annotated[kind | None, option]  # type: ignore[valid-type]
+        options.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+                                         default=None, annotation=annotation))  # fmt: skip
+    signature = inspect.signature(fn, eval_str=True)
+    fixed = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
+    fn.__signature__ = signature.replace(parameters=[*fixed, *options])  # type: ignore[attr-defined]
+    return fn
 
 
-@app.command("train")
+@command("train")
+@_config_options
 def train_command(
     corpus: Annotated[Path, typer.Argument(help="UTF-8 text file, one example per line.")],
     run_dir: Annotated[
@@ -69,68 +120,21 @@ def train_command(
     preset: Annotated[
         str, typer.Option(help="auto (paper on CUDA, else cpu), paper or cpu.")
     ] = "auto",
-    iters: Annotated[int | None, typer.Option(help=f"Total iterations. {FROM_PRESET}")] = None,
-    batch_size: Annotated[
-        int | None, _opt("batch_size", "Batch size per process (torchrun: × processes).")
-    ] = None,
-    critic_iters: Annotated[
-        int | None, typer.Option(help=f"Critic steps per generator step. {FROM_PRESET}")
-    ] = None,
-    dim: Annotated[int | None, typer.Option(help=f"Channels of every conv. {FROM_PRESET}")] = None,
-    n_blocks: Annotated[int | None, _opt("n_blocks", "Residual blocks per net.")] = None,
-    seq_len: Annotated[int | None, _opt("seq_len", "Characters per line.")] = None,
-    lr: Annotated[float | None, _opt("lr", "Adam learning rate.")] = None,
-    gp_weight: Annotated[float | None, _opt("gp_weight", "Gradient penalty weight λ.")] = None,
-    max_vocab: Annotated[
-        int | None, _opt("max_vocab", "Vocabulary size incl. pad and unk.")
-    ] = None,
-    checkpoint_every: Annotated[
-        int | None, _opt("checkpoint_every", "Iterations between checkpoints.")
-    ] = None,
-    keep: Annotated[int | None, _opt("keep", "Newest checkpoints kept.")] = None,
-    eval_every: Annotated[
-        int | None, _opt("eval_every", "Iterations between evaluations (0 = off).")
-    ] = None,
-    eval_samples: Annotated[int | None, _opt("eval_samples", "Samples per evaluation.")] = None,
     heldout: Annotated[
         Path | None, typer.Option(help="Held-out text [default: CORPUS's _heldout sibling].")
     ] = None,
-    holdout: Annotated[
-        int | None, _opt("holdout", "Lines set aside without held-out text.")
-    ] = None,
-    max_lines: Annotated[
-        int | None, _opt("max_lines", "Use only the first N lines of CORPUS.")
-    ] = None,
-    device: Annotated[str | None, _opt("device", "auto, cpu or cuda.")] = None,
-    precision: Annotated[
-        str | None, _opt("precision", "auto (bf16 where fast), fp32 or bf16.")
-    ] = None,
-    conv: Annotated[
-        str | None, _opt("conv", "auto (the faster here), im2col, native or winograd convolutions.")
-    ] = None,
-    seed: Annotated[int | None, _opt("seed", "Random seed.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir.")] = False,
+    **options: Any,
 ) -> None:
     """Train a WGAN-GP on the lines of CORPUS, cut or padded to --seq-len characters."""
-    options = dict(iters=iters, batch_size=batch_size, critic_iters=critic_iters, dim=dim,
-                   n_blocks=n_blocks, seq_len=seq_len, lr=lr, gp_weight=gp_weight,
-                   max_vocab=max_vocab, checkpoint_every=checkpoint_every, keep=keep,
-                   eval_every=eval_every, eval_samples=eval_samples, holdout=holdout,
-                   max_lines=max_lines, device=device, precision=precision, conv=conv,
-                   seed=seed)  # fmt: skip
-    try:
-        from textgan.cli.display import TrainingDisplay  # inside: Ctrl-C while importing is clean
-        from textgan.training.loop import train
+    from textgan.cli.display import TrainingDisplay  # inside: Ctrl-C while importing is clean
+    from textgan.training.loop import train
 
-        config = _train_config(preset, options, run_dir, resume)
-        with TrainingDisplay(console) as display:
-            result = train(config, corpus, run_dir, heldout=heldout, resume=resume,
-                           on_start=display.start, on_step=display.step,
-                           on_eval=display.evaluation)  # fmt: skip
-    except TextganError as err:
-        raise _fail(str(err), getattr(err, "exit_code", 2)) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted; the newest checkpoint is kept", 130) from None
+    config = _train_config(preset, options, run_dir, resume)
+    with TrainingDisplay(console) as display:
+        result = train(config, corpus, run_dir, heldout=heldout, resume=resume,
+                       on_start=display.start, on_step=display.step,
+                       on_eval=display.evaluation)  # fmt: skip
     console.print(f"done: {result.iteration} iterations, checkpoint {result.checkpoint}")
 
 
@@ -148,12 +152,12 @@ def _train_config(
 
 
 RunDirOption = Annotated[
-    Path | None, typer.Option(help="Run to use [default: the newest under runs/].")
+    Path | None, typer.Option(help=f"Run to use [default: the newest under {RUNS_ROOT}/].")
 ]
 CheckpointOption = Annotated[Path | None, typer.Option(help="Checkpoint file to use.")]
 
 
-@app.command("sample")
+@command("sample")
 def sample_command(
     n: Annotated[int, typer.Option("-n", "--num", help="Number of lines.")] = 20,
     run_dir: RunDirOption = None,
@@ -168,18 +172,15 @@ def sample_command(
     """Print generated lines, decoded by argmax (one line per sample, padding stripped)."""
     from textgan.evaluation.sampling import sample
 
-    try:
-        source = checkpoint or run_dir or _newest_run(RUNS_ROOT)
-        lines = sample(source, n, seed, temperature, resolve_device(device))
-        if out is not None:
-            _write_lines(out, lines)
-    except TextganError as err:
-        raise _fail(str(err)) from None
-    if out is None:
+    source = checkpoint or run_dir or _newest_run(RUNS_ROOT)
+    lines = sample(source, n, seed, temperature, resolve_device(device))
+    if out is not None:
+        _write_lines(out, lines)
+    else:
         sys.stdout.write("".join(line + "\n" for line in lines))
 
 
-@app.command("eval")
+@command("eval")
 def eval_command(
     run_dir: RunDirOption = None,
     checkpoint: CheckpointOption = None,
@@ -187,7 +188,10 @@ def eval_command(
     heldout: Annotated[
         Path | None, typer.Option(help="Held-out text [default: the run's].")
     ] = None,
-    n: Annotated[int, typer.Option("-n", "--num", help="Samples to score.")] = 640,
+    n: Annotated[
+        int | None,
+        typer.Option("-n", "--num", help="Samples to score [default: the run's --eval-samples]."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -196,18 +200,15 @@ def eval_command(
     from textgan.evaluation.evaluator import evaluate_checkpoint
     from textgan.training.checkpoint import latest_checkpoint, load_checkpoint
 
-    try:
-        path = checkpoint or latest_checkpoint(run_dir or _newest_run(RUNS_ROOT))
-        scores = evaluate_checkpoint(load_checkpoint(path), corpus, heldout, n, seed)
-    except TextganError as err:
-        raise _fail(str(err)) from None
+    path = checkpoint or latest_checkpoint(run_dir or _newest_run(RUNS_ROOT))
+    scores = evaluate_checkpoint(load_checkpoint(path), corpus, heldout, n, seed)
     if as_json:
         sys.stdout.write(json.dumps({"checkpoint": str(path), **scores}) + "\n")
     else:
-        console.print(scores_table(scores, f"{path}: {n} samples"))
+        console.print(scores_table(scores, f"{path}: {scores.pop('samples')} samples"))
 
 
-@app.command("plot")
+@command("plot")
 def plot_command(
     run_dir: RunDirOption = None,
     out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("curves.png"),
@@ -215,14 +216,11 @@ def plot_command(
     """Draw the loss and js1..js4 curves of a run (needs: pip install "textgan[plot]")."""
     from textgan.evaluation.plot import plot_run
 
-    try:
-        written = plot_run(run_dir or _newest_run(RUNS_ROOT), out)
-    except TextganError as err:
-        raise _fail(str(err)) from None
+    written = plot_run(run_dir or _newest_run(RUNS_ROOT), out)
     console.print(f"wrote {written}")
 
 
-@corpus_app.command("billion-words")
+@command("billion-words", app=corpus_app)
 def billion_words_command(
     source: Annotated[
         str | None,
@@ -243,10 +241,8 @@ def billion_words_command(
             result = import_billion_words(
                 source or DEFAULT_SOURCE, out_dir, max_lines, display.update
             )
-    except TextganError as err:
-        raise _fail(str(err)) from None
     except OSError as err:
-        raise _fail(f"cannot write to {out_dir}: {err.strerror or err}") from None
+        raise TextganError(f"cannot write to {out_dir}: {err.strerror or err}") from err
     console.print(f"{result.train_path}: {result.train_lines:,} training lines")
     console.print(f"{result.heldout_path}: {result.heldout_lines:,} held-out lines")
     if result.heldout_from_stream:

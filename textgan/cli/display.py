@@ -49,6 +49,7 @@ class TrainingDisplay:
         )  # fmt: skip
         self.task: Any = None
         self.floor: dict[str, float] = {}
+        self.samples = 0  # scored per evaluation
         self.evals: list[dict[str, Any]] = []
         self.live = Live(console=console, refresh_per_second=4, transient=False)
 
@@ -63,7 +64,7 @@ class TrainingDisplay:
 
     def start(self, info: RunInfo) -> None:
         self.console.print(config_table(info))
-        self.floor = info.floor
+        self.floor, self.samples = info.floor, info.config.eval_samples
         self.task = self.progress.add_task(
             "train", total=info.config.iters, completed=info.start_iteration, losses=""
         )
@@ -82,11 +83,11 @@ class TrainingDisplay:
     def _renderable(self) -> Group:
         if not self.floor and not self.evals:
             return Group(self.progress)
-        return Group(eval_table(self.evals, self.floor), self.progress)
+        return Group(eval_table(self.evals, self.floor, self.samples), self.progress)
 
 
-def eval_table(records: list[dict[str, Any]], floor: dict[str, float]) -> Table:
-    table = Table(title="evaluation (640 samples)", title_justify="left")
+def eval_table(records: list[dict[str, Any]], floor: dict[str, float], samples: int) -> Table:
+    table = Table(title=f"evaluation ({samples} samples)", title_justify="left")
     table.add_column("iteration", justify="right")
     for title in EVAL_COLUMNS.values():
         table.add_column(title, justify="right")

@@ -26,6 +26,7 @@ from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
+from textgan.config import PAPER_EVAL_LINES
 from textgan.data.download import CHUNK, download, is_url, open_url
 from textgan.errors import TextganError
 
@@ -227,7 +228,7 @@ def import_billion_words(
     out_dir: Path = Path("corpora"),
     max_lines: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
-    heldout_lines: int = 640,
+    heldout_lines: int = PAPER_EVAL_LINES,
 ) -> ImportResult:
     """Write OUT_DIR/billion_words.txt and billion_words_heldout.txt from the official tarball.
 

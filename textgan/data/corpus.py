@@ -10,6 +10,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from textgan.config import PAPER_EVAL_LINES
 from textgan.data import cache
 from textgan.data.vocab import Vocab, train_vocab
 from textgan.errors import TextganError
@@ -196,7 +197,7 @@ def encode_corpus(
     max_vocab: int,
     *,
     heldout: str | Path | None = None,
-    holdout: int = 640,
+    holdout: int = PAPER_EVAL_LINES,
     seed: int = 0,
     vocab: Vocab | None = None,
     max_lines: int | None = None,

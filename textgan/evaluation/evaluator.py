@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from textgan.config import TrainConfig
+from textgan.config import PAPER_EVAL_LINES, TrainConfig
 from textgan.data.corpus import EncodedCorpus, encode_corpus
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
@@ -14,7 +14,7 @@ from textgan.evaluation.metrics import EvalReference, eval_reference, evaluate, 
 from textgan.evaluation.sampling import generate_ids, load_generator
 from textgan.models.resnet import Generator
 
-FLOOR_LINES = 640  # the paper's 10 batches of 64
+FLOOR_LINES = PAPER_EVAL_LINES  # held-out lines the validation floor scores
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class Evaluation:
 class Evaluator:
     """Reference models of a corpus, built once; scores generated samples against them."""
 
-    def __init__(self, encoded: EncodedCorpus, n_samples: int = 640) -> None:
+    def __init__(self, encoded: EncodedCorpus, n_samples: int) -> None:
+        """n_samples: generated lines scored per call (a run's --eval-samples)."""
         self.vocab: Vocab = encoded.vocab
         self.n_samples = n_samples
         self.reference: EvalReference = eval_reference(
@@ -46,17 +47,19 @@ def evaluate_checkpoint(
     checkpoint: dict[str, Any],
     corpus: str | Path | None = None,
     heldout: str | Path | None = None,
-    n: int = 640,
+    n: int | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
     """All measures and the validation floor for a loaded checkpoint.
 
     The corpus and held-out text default to the ones the run was trained with (the same
-    split: same file, seed and --holdout), encoded with the checkpoint's own vocabulary.
+    split: same file, seed and --holdout), encoded with the checkpoint's own vocabulary; n, the
+    samples scored, to the run's --eval-samples.
     """
+    config = TrainConfig.from_dict(checkpoint["config"])
+    n = config.eval_samples if n is None else n
     if n <= 0:
         raise TextganError(f"-n must be a positive number of samples, got {n}")
-    config = TrainConfig.from_dict(checkpoint["config"])
     corpus = corpus if corpus is not None else checkpoint.get("corpus")
     heldout = heldout if heldout is not None else checkpoint.get("heldout")
     if corpus is None:
@@ -66,4 +69,4 @@ def evaluate_checkpoint(
                             holdout=config.holdout, seed=config.seed, vocab=vocab,
                             max_lines=config.max_lines, other_text=True)  # fmt: skip
     evaluator = Evaluator(encoded, n)
-    return {**evaluator(generator, seed).scores, **evaluator.floor}
+    return {"samples": n, **evaluator(generator, seed).scores, **evaluator.floor}

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from textgan.config import TrainConfig
+from textgan.config import RUNS_ROOT, TrainConfig
 from textgan.engines.fused.engine import FusedEngine
 from textgan.errors import TextganError, TrainingInterrupted
 from textgan.evaluation.evaluator import Evaluator
@@ -252,7 +252,7 @@ class _Run:
         return path
 
 
-def default_run_dir(corpus: str | Path, root: str | Path = "runs") -> Path:
+def default_run_dir(corpus: str | Path, root: str | Path = RUNS_ROOT) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(root) / f"{Path(corpus).stem}-{stamp}"
 

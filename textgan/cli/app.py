@@ -250,6 +250,30 @@ def billion_words_command(
                       "from the stream and are not in the training file")  # fmt: skip
 
 
+@command("compare")
+def compare_command(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN", help="Run directories to compare.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list of rows.")] = False,
+    group_seeds: Annotated[
+        bool,
+        typer.Option(
+            "--group-seeds",
+            help="Merge runs that differ only in --seed (or in options --resume may change): "
+            "mean ± sample sd.",
+        ),
+    ] = False,
+) -> None:
+    """Compare runs: the options that differ, iterations, last and best js1..js4, word scores."""
+    from textgan.cli.display import compare_table
+    from textgan.evaluation.compare import compare_runs
+
+    rows = compare_runs(runs, group_seeds)
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+    else:
+        console.print(compare_table(rows, group_seeds))
+
+
 def _newest_run(root: Path) -> Path:
     from textgan.training.checkpoint import list_checkpoints
 

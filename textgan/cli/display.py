@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -22,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from textgan import __version__
+from textgan.evaluation.compare import option_text
 from textgan.training.loop import RunInfo, StepStats
 
 EVAL_COLUMNS = {
@@ -168,3 +170,47 @@ class ImportDisplay:
                                                              lines=0)  # fmt: skip
         self.progress.update(self.tasks[event.phase], completed=event.done_bytes,
                              total=event.total_bytes, lines=event.lines)  # fmt: skip
+
+
+COMPARE_ROWS = {
+    "iterations": "iterations", "minutes": "minutes",
+    **{f"js{n}": f"js{n} last / best" for n in range(1, 5)},
+    "word_validity": "words ok", **{f"in_test{n}": f"in-test-{n}" for n in range(1, 5)},
+    "distinct": "distinct", "copied": "copied", "critic_gap": "critic gap",
+}  # fmt: skip
+
+
+def compare_table(rows: list[dict[str, Any]], group_seeds: bool = False) -> Table:
+    """`textgan compare`, one column per run (or group of seeds) so that a few runs fit a
+    terminal: first the options that differ between them, then n (grouped), then the figures
+    (mean±sd when grouped); each js-n cell holds the last and the best value. When no option
+    tells the runs apart, the columns are headed by their run directories' names."""
+    table = Table(title=f"{sum(r['n'] for r in rows)} runs", title_justify="left")
+    table.add_column("")
+    for row in rows:
+        table.add_column(", ".join(Path(run).name for run in row["runs"]), justify="right")
+    for key in rows[0]["options"] if rows else []:
+        table.add_row(key, *(option_text(row["options"][key]) for row in rows), style="bold")
+    if group_seeds:
+        table.add_row("n", *(str(row["n"]) for row in rows))
+    for key, title in COMPARE_ROWS.items():
+        table.add_row(title, *(_compare_cell(row, key) for row in rows))
+    return table
+
+
+def _compare_cell(row: dict[str, Any], key: str) -> str:
+    if key.startswith("js"):
+        return f"{_spread(row, f'{key}_last')} / {_spread(row, f'{key}_best')}"
+    return _spread(row, key)
+
+
+def _spread(row: dict[str, Any], key: str) -> str:
+    """A figure with 3 decimals (integers as they are), ±sd when grouped."""
+    value, sd = row[key], row.get(f"{key}_sd")
+
+    def text(x: Any) -> str:
+        if x is None:
+            return "-"
+        return f"{x:.3f}" if isinstance(x, float) and not float(x).is_integer() else f"{x:g}"
+
+    return text(value) if sd is None else f"{text(value)}±{text(sd)}"

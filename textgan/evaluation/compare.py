@@ -1,0 +1,154 @@
+"""Several runs side by side: the options that tell them apart, and their last and best scores."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from textgan.errors import TextganError
+from textgan.training import runlog
+from textgan.training.state import RESUMABLE_OPTIONS
+
+# Options ignored when --group-seeds merges runs: the ones a run may change on resume (they match
+# state.RESUMABLE_OPTIONS, imported so the two lists cannot drift apart), how long and on what
+# engine it ran, and the seed whose spread the merged row measures.
+GROUPING_IGNORED = (*RESUMABLE_OPTIONS, "engine", "minutes", "seed")
+JS_ORDERS = (1, 2, 3, 4)
+LAST_SCORES = ("word_validity", "in_test1", "in_test2", "in_test3", "in_test4", "distinct",
+               "copied", "critic_gap")  # fmt: skip
+FIGURES = (
+    "iterations", "minutes", *(f"js{n}_last" for n in JS_ORDERS),
+    *(f"js{n}_best" for n in JS_ORDERS), *LAST_SCORES,
+)  # fmt: skip
+
+
+def run_label_options(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per run, the options whose values differ between the runs, in config field order.
+
+    A key some configs lack counts as None there (so it differs from any value the others have);
+    `corpus` is an option like any other: left out when every run used the same one.
+    """
+    keys = list(dict.fromkeys(key for config in configs for key in config))
+    differing = [key for key in keys if len({_hashable(c.get(key)) for c in configs}) > 1]
+    return [{key: config.get(key) for key in differing} for config in configs]
+
+
+def run_labels(configs: list[dict[str, Any]], names: list[str] | None = None) -> list[str]:
+    """A legend label per run, e.g. `loss=gan constraint=none seed=2`.
+
+    A run that no option tells apart (one run, or runs with equal configs) is labelled by its
+    entry in `names` (the caller passes the run directories' names), else `run <i>` from 1.
+    """
+    fallback = names if names is not None else [f"run {i}" for i in range(1, len(configs) + 1)]
+    if len(fallback) != len(configs):
+        raise TextganError(f"{len(configs)} configs but {len(fallback)} names to label them")
+    return [
+        " ".join(f"{key}={option_text(value)}" for key, value in options.items()) or name
+        for options, name in zip(run_label_options(configs), fallback, strict=True)
+    ]
+
+
+def option_text(value: Any) -> str:
+    """An option's value as labels and tables show it: lists as `a,b` (no spaces)."""
+    if isinstance(value, list | tuple):
+        return ",".join(option_text(item) for item in value)
+    return str(value)
+
+
+def compare_runs(run_dirs: list[Path], group_seeds: bool = False) -> list[dict[str, Any]]:
+    """One row per run: `runs`, `options` (those that differ), `n` and the FIGURES.
+
+    With group_seeds, runs whose configs are equal but for GROUPING_IGNORED make one row whose
+    figures are means over its runs (None values skipped), each with `<figure>_sd`, the sample
+    standard deviation (None below two values); its `options` leave out `seed`, and an option
+    the merged runs disagree on (only a GROUPING_IGNORED one can) is the list of their values.
+    """
+    configs = [read_config(Path(run_dir)) for run_dir in run_dirs]
+    figures = [run_figures(Path(run_dir)) for run_dir in run_dirs]
+    options = run_label_options(configs)
+    if not group_seeds:
+        return [
+            {"runs": [str(run_dir)], "options": opts, "n": 1, **figs}
+            for run_dir, opts, figs in zip(run_dirs, options, figures, strict=True)
+        ]
+    rows = []
+    for group in _seed_groups(configs):
+        runs = [str(run_dirs[i]) for i in group]
+        rows.append(_merged_row(runs, [options[i] for i in group], [figures[i] for i in group]))
+    return rows
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """A run's config.json: {"corpus": ..., **TrainConfig fields}."""
+    path = run_dir / runlog.CONFIG
+    if not path.is_file():
+        raise TextganError(f"{run_dir} is not a run directory: it has no {runlog.CONFIG}")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TextganError(f"cannot read {path}: {err}") from err
+    if not isinstance(config, dict):
+        raise TextganError(f"{path} is not a JSON object")
+    return config
+
+
+def run_figures(run_dir: Path) -> dict[str, Any]:
+    """The FIGURES of one run from its metrics.jsonl: last values, and the best (lowest) js-n."""
+    records = runlog.read_metrics(run_dir)
+    if not records:
+        raise TextganError(f"{run_dir / runlog.METRICS} has no evaluations yet")
+    last = records[-1]
+    seconds = last.get("seconds")
+    figures: dict[str, Any] = {
+        "iterations": last.get("iteration"),
+        "minutes": None if seconds is None else seconds / 60,
+    }
+    for n in JS_ORDERS:
+        figures[f"js{n}_last"] = last.get(f"js{n}")
+    for n in JS_ORDERS:
+        values = [r[f"js{n}"] for r in records if r.get(f"js{n}") is not None]
+        figures[f"js{n}_best"] = min(values) if values else None
+    for key in LAST_SCORES:
+        figures[key] = last.get(key)
+    return figures
+
+
+def _seed_groups(configs: list[dict[str, Any]]) -> list[list[int]]:
+    """Indices of the runs that differ only in GROUPING_IGNORED, in the order first seen."""
+    keys: list[dict[str, Any]] = []
+    groups: list[list[int]] = []
+    for i, config in enumerate(configs):
+        key = {k: v for k, v in config.items() if k not in GROUPING_IGNORED}
+        if key in keys:
+            groups[keys.index(key)].append(i)
+        else:
+            keys.append(key)
+            groups.append([i])
+    return groups
+
+
+def _merged_row(
+    runs: list[str], options: list[dict[str, Any]], figures: list[dict[str, Any]]
+) -> dict[str, Any]:
+    merged_options = {}
+    for key in options[0]:
+        if key != "seed":
+            distinct = {_hashable(o[key]): o[key] for o in options}
+            merged_options[key] = options[0][key] if len(distinct) == 1 else [*distinct.values()]
+    row: dict[str, Any] = {"runs": runs, "options": merged_options, "n": len(runs)}
+    for key in FIGURES:
+        values = [f[key] for f in figures if f[key] is not None]
+        row[key] = statistics.mean(values) if values else None
+        row[f"{key}_sd"] = statistics.stdev(values) if len(values) > 1 else None
+    return row
+
+
+def _hashable(value: Any) -> Any:
+    """A config value that can go into a set (JSON lists, such as betas, become tuples)."""
+    if isinstance(value, list):
+        return tuple(_hashable(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value

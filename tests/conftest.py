@@ -101,3 +101,18 @@ def tree_hash(root: Path) -> str:
         if path.is_file():
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def simplex_batch(b: int, length: int, v: int, seed: int, dtype=torch.float32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.softmax(torch.randn(b, length, v, generator=g, dtype=dtype) * 3, dim=-1)
+
+
+def one_hot_batch(b: int, length: int, v: int, seed: int, dtype=torch.float32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, v, (b, length), generator=g)
+    return torch.nn.functional.one_hot(ids, v).to(dtype)
+
+
+def linear_critic(weight: torch.Tensor):
+    return lambda x: (x * weight).sum(dim=(1, 2))  # D(x) = <W, x>, ∇D = W everywhere

@@ -1,27 +1,12 @@
-import math
+"""The gradient penalty: where x̂ lies, the norm's axes, two-sidedness, its gradient."""
 
 import pytest
 import torch
+from conftest import linear_critic, one_hot_batch, simplex_batch
 
 from textgan.config import ModelConfig
 from textgan.models.resnet import Critic, build_models
 from textgan.objectives.penalty import gradient_penalty, interpolate
-from textgan.objectives.wasserstein import critic_loss, generator_loss
-
-
-def simplex_batch(b: int, length: int, v: int, seed: int, dtype=torch.float32) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.softmax(torch.randn(b, length, v, generator=g, dtype=dtype) * 3, dim=-1)
-
-
-def one_hot_batch(b: int, length: int, v: int, seed: int, dtype=torch.float32) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, v, (b, length), generator=g)
-    return torch.nn.functional.one_hot(ids, v).to(dtype)
-
-
-def linear_critic(weight: torch.Tensor):
-    return lambda x: (x * weight).sum(dim=(1, 2))  # D(x) = <W, x>, ∇D = W everywhere
 
 
 def test_interpolation_endpoints_simplex_and_per_sample_alpha() -> None:
@@ -112,15 +97,3 @@ def test_penalty_trains_the_critic_and_matches_finite_differences() -> None:
         minus = penalty().item()
         param.data[index] += eps
         assert grad[index].item() == pytest.approx((plus - minus) / (2 * eps), rel=1e-4, abs=1e-8)
-
-
-def test_loss_signs() -> None:
-    weight = torch.ones(2, 3)
-    critic = linear_critic(weight)  # D(x) = number of positions = 2 for any simplex rows
-    fake = simplex_batch(4, 2, 3, 0)
-    assert generator_loss(critic, fake).item() == pytest.approx(-2.0)
-    real = one_hot_batch(4, 2, 3, 1)
-    parts = critic_loss(critic, real, fake, gp_weight=0.0)
-    assert parts.wasserstein.item() == pytest.approx(0.0, abs=1e-6)
-    gp = parts.gp.item()
-    assert gp == pytest.approx((math.sqrt(6) - 1) ** 2, rel=1e-6)

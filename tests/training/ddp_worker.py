@@ -1,4 +1,4 @@
-"""Launched by tests/test_distributed.py under torchrun: train a few iterations, save this rank's
+"""Launched by test_distributed.py under torchrun: train a few iterations, save this rank's
 weights. Usage: ddp_worker.py CORPUS OUT_DIR ITERATIONS BATCH_SIZE"""
 
 import sys

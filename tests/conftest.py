@@ -8,6 +8,7 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -116,3 +117,27 @@ def one_hot_batch(b: int, length: int, v: int, seed: int, dtype=torch.float32) -
 
 def linear_critic(weight: torch.Tensor):
     return lambda x: (x * weight).sum(dim=(1, 2))  # D(x) = <W, x>, ∇D = W everywhere
+
+
+class SamplerAsSavedBefore:
+    """The sampler as it was when checkpoints held the whole order: int64 rows and order, the
+    generator's state after drawing it; the states it saves are what such checkpoints hold."""
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seed: int) -> None:
+        self.rows = torch.from_numpy(ids.astype(np.int64))
+        self.batch_size = batch_size
+        self.rng = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(len(ids), generator=self.rng)
+        self.position = 0
+
+    def next(self) -> torch.Tensor:
+        if self.position + self.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.rows), generator=self.rng)
+            self.position = 0
+        index = self.order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return self.rows[index]
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.get_state(), "order": self.order.clone(),
+                "position": self.position, "num_rows": len(self.rows)}  # fmt: skip

@@ -26,7 +26,7 @@ def line_blocks(path: str | Path, max_lines: int | None = None) -> Iterator[list
     try:
         with path.open("rb") as f:
             for text in _decoded_blocks(f, path):
-                lines = [line for line in _split(text) if line and not line.isspace()]
+                lines = _non_blank(_split(text))
                 if max_lines is not None:
                     del lines[max_lines - count :]
                 if lines:
@@ -77,6 +77,11 @@ def _decode(data: bytes, path: Path, first_line: int) -> str:
         raise TextganError(
             f"{path} is not UTF-8 text: undecodable bytes on line {line_no}"
         ) from err
+
+
+def _non_blank(lines: list[str]) -> list[str]:
+    lines = list(filter(None, lines))
+    return [line for line in lines if not line.isspace()] if any(map(str.isspace, lines)) else lines
 
 
 def _split(text: str) -> list[str]:

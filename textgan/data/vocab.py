@@ -158,13 +158,10 @@ def _varint(data: bytearray, pos: int) -> tuple[int, int]:
 
 def codepoint_rows(lines: Sequence[str], seq_len: int) -> np.ndarray:
     """Each line cut to seq_len characters, as code points padded with PAD_CODE: (N, seq_len)."""
-    cut = [line[:seq_len] for line in lines]
-    lengths = np.fromiter((len(s) for s in cut), dtype=np.int64, count=len(cut))  # (N,)
-    codepoints = np.frombuffer("".join(cut).encode("utf-32-le"), dtype=np.uint32)  # (sum,)
-    out = np.full((len(cut), seq_len), PAD_CODE, dtype=np.uint32)  # (N, seq_len)
-    rows = np.repeat(np.arange(len(cut)), lengths)
-    starts = np.cumsum(lengths) - lengths
-    out[rows, np.arange(len(codepoints)) - np.repeat(starts, lengths)] = codepoints
+    padded = "".join([line[:seq_len].ljust(seq_len, "\0") for line in lines])
+    out = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).reshape(-1, seq_len).copy()
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))  # (N,)
+    out[np.arange(seq_len) >= lengths[:, None]] = PAD_CODE  # (N, seq_len): a NUL of the text stays
     return out
 
 

@@ -74,14 +74,21 @@ def string_hashes(strings: Sequence[str]) -> np.ndarray:
 def _words(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Code points of text and the starts and ends of its words as str.split() finds them."""
     codepoints = _codepoints(text)
-    space = _SPACE[np.minimum(codepoints, len(_SPACE) - 1)] & (codepoints < len(_SPACE))
+    space = codepoints <= ord(" ")  # then the few exceptions: ASCII controls, non-ASCII spaces
+    other = (codepoints < ord(" ")) | ((codepoints >= 0x85) & (codepoints < len(_SPACE)))
+    rare = np.flatnonzero(other)
+    space[rare] = _SPACE[codepoints[rare]]
     edges = np.diff(np.r_[True, space, True].astype(np.int8))  # (len + 1,): -1 starts, 1 ends
     return codepoints, np.flatnonzero(edges == -1), np.flatnonzero(edges == 1)
 
 
-def word_hashes(lines: Sequence[str]) -> np.ndarray:
-    """Hashes of all the words of the lines (split on whitespace): (W,) uint64."""
-    return segment_hashes(*_words("\n".join(lines)))
+def word_hashes(lines: Sequence[str], min_len: int = 1, max_len: int | None = None) -> np.ndarray:
+    """Hashes of all the words of the lines (split on whitespace) of min_len..max_len characters:
+    (W,) uint64."""
+    codepoints, starts, ends = _words("\n".join(lines))
+    lengths = ends - starts
+    keep = (lengths >= min_len) & (lengths <= (max_len or len(codepoints)))
+    return segment_hashes(codepoints, starts[keep], ends[keep])
 
 
 def line_words(lines: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

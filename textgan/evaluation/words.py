@@ -70,10 +70,11 @@ def line_prefixes(lines: Iterable[str], seq_len: int) -> np.ndarray:
 
 
 def words_and_prefixes(lines: Iterable[str], seq_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """word_index(lines, 1).words and line_prefixes(lines, seq_len) in one pass over lines."""
+    """The words of lines that word_validity asks about (MIN_WORD_LEN to seq_len characters) and
+    line_prefixes(lines, seq_len), in one pass over lines."""
     words, prefixes = HashSetBuilder(), HashSetBuilder()
     for block in blocks_of(lines):
-        words.add(word_hashes(block))
+        words.add(word_hashes(block, MIN_WORD_LEN, seq_len))
         prefixes.add(string_hashes([line.rstrip("\n")[:seq_len] for line in block]))
     return words.result(), prefixes.result()
 

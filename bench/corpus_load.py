@@ -13,6 +13,8 @@ Usage (from the repository root, textgan importable, e.g. pip install -e .):
         [--train-iters 300]
 --dir keeps the corpus (and its cache) there for the next invocation, which then measures only
 the cached phases unless --fresh; without it, a temporary directory is used and removed.
+--train-dim D --train-iters N: only a training process at --dim D that finds no cache, so that it
+builds the encoding and the evaluation reference itself.
 """
 
 import argparse
@@ -89,12 +91,12 @@ def run_phase(phase: str, corpus: Path) -> dict:
     return json.loads(out.stdout)
 
 
-def train_phase(corpus: Path, iters: int, run_dir: Path) -> dict:
-    """`textgan train --preset cpu` under /usr/bin/time -v: peak RSS and wall time."""
+def train_phase(corpus: Path, options: list[str], run_dir: Path) -> dict:
+    """`textgan train --preset cpu OPTIONS` under /usr/bin/time -v: peak RSS and wall time."""
     shutil.rmtree(run_dir, ignore_errors=True)
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "textgan", "train", str(corpus),
-               "--preset", "cpu", "--device", "cpu", "--iters", str(iters), "--eval-every", "100",
-               "--checkpoint-every", "100", "--run-dir", str(run_dir)]  # fmt: skip
+               "--preset", "cpu", "--device", "cpu", *options,
+               "--run-dir", str(run_dir)]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     peak_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr)[1])
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", out.stderr)[1]
@@ -143,8 +145,12 @@ def report(name: str, result: dict) -> None:
           f"from cache: {result['cached']}")  # fmt: skip
 
 
-def measure(corpus: Path, fresh: bool, train_iters: int) -> None:
+def measure(corpus: Path, fresh: bool, train_iters: int, train_dim: int | None) -> None:
     cache = corpus.with_name(corpus.name + ".textgan")
+    if train_dim is not None:  # the training process builds the cache and the reference itself
+        shutil.rmtree(cache, ignore_errors=True)
+        train(corpus, train_iters, ["--dim", str(train_dim)])
+        return
     if fresh:
         shutil.rmtree(cache, ignore_errors=True)
         first = run_phase("load", corpus)
@@ -158,12 +164,17 @@ def measure(corpus: Path, fresh: bool, train_iters: int) -> None:
               f"MiB ({ref['train_words']:,} words, {ref['train_prefixes']:,} prefixes, "
               f"{ref['char_4grams']:,} char 4-grams)")  # fmt: skip
     if train_iters:
-        result = train_phase(corpus, train_iters, corpus.with_name("bench-run"))
-        print(f"textgan train --preset cpu --iters {train_iters} --eval-every 100 "
-              f"--checkpoint-every 100: peak {result['peak_mib']:.0f} MiB, {result['its']:.2f} "
-              f"it/s over {result['train_s']:.0f} s of training ({result['wall_s']:.0f} s in "
-              f"all), js4 {result['js4']:.3f}; checkpoint {result['ckpt_bytes'] / 2**20:.2f} MiB "
-              f"(data order {result['sampler_bytes']:,} bytes), saved in {result['save_s']:.3f} s")  # fmt: skip
+        train(corpus, train_iters, [])
+
+
+def train(corpus: Path, iters: int, extra: list[str]) -> None:
+    options = [*extra, "--iters", str(iters), "--eval-every", "100", "--checkpoint-every", "100"]
+    result = train_phase(corpus, options, corpus.with_name("bench-run"))
+    print(f"textgan train --preset cpu {' '.join(options)}: peak {result['peak_mib']:.0f} MiB, "
+          f"{result['its']:.2f} it/s over {result['train_s']:.0f} s of training "
+          f"({result['wall_s']:.0f} s in all), js4 {result['js4']:.3f}; checkpoint "
+          f"{result['ckpt_bytes'] / 2**20:.2f} MiB (data order {result['sampler_bytes']:,} "
+          f"bytes), saved in {result['save_s']:.3f} s")  # fmt: skip
 
 
 def main() -> None:
@@ -172,6 +183,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="keep the corpus and its cache here")
     parser.add_argument("--fresh", action="store_true", help="with --dir: drop the cache first")
     parser.add_argument("--train-iters", type=int, default=0)
+    parser.add_argument("--train-dim", type=int, help="only train, at this --dim, on no cache")
     parser.add_argument("--phase", choices=["load", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,7 +200,7 @@ def main() -> None:
         fresh = args.fresh or args.dir is None or not cached
         size = corpus.stat().st_size / 2**30
         print(f"corpus: {corpus} ({size:.2f} GiB), seq_len {SEQ_LEN}, {os.cpu_count()} CPUs")
-        measure(corpus, fresh, args.train_iters)
+        measure(corpus, fresh, args.train_iters, args.train_dim)
 
 
 if __name__ == "__main__":

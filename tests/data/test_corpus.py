@@ -237,15 +237,24 @@ def mixed_lines(n: int) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("read_block", "rows", "changes"),
-    [(64, 7, {}), (1 << 20, 1 << 16, {}), (200, 5, {"max_vocab": 12}), (64, 3, {"seq_len": 5})],
+    ("read_block", "rows", "chunk", "changes"),
+    [
+        (64, 7, 1 << 26, {}),
+        (1 << 20, 1 << 16, 1 << 26, {}),
+        (200, 5, 100, {"max_vocab": 12}),  # chunks of 6 rows
+        (64, 3, 1 << 26, {"seq_len": 5}),
+        (1000, 9, 500, {"max_vocab": 400}),  # over 256 characters: uint16 chunks after uint8
+    ],
 )
 def test_the_one_pass_encoding_is_the_lines_encoded_one_by_one(
-    tmp_path: Path, monkeypatch, read_block: int, rows: int, changes: dict
+    tmp_path: Path, monkeypatch, read_block: int, rows: int, chunk: int, changes: dict
 ) -> None:
     monkeypatch.setattr(reading, "READ_BLOCK", read_block)
     monkeypatch.setattr(scan, "ROWS_PER_BLOCK", rows)
+    monkeypatch.setattr(scan, "CHUNK_BYTES", chunk)
     lines = mixed_lines(300)
+    if changes.get("max_vocab") == 400:  # 300 more characters, a few new ones a line
+        lines += ["".join(chr(0x4E00 + (3 * i + k) % 300) for k in range(5)) for i in range(300)]
     path = tmp_path / "mixed.txt"
     path.write_text("\n".join(lines) + "\n")
     encoded = encode(path, use_cache=False, **changes)
@@ -264,6 +273,7 @@ def test_a_first_load_never_holds_the_text_whole(tmp_path: Path, monkeypatch) ->
     Python strings of every line: the peak is far below what the lines alone take."""
     monkeypatch.setattr(reading, "READ_BLOCK", 1 << 16)
     monkeypatch.setattr(scan, "ROWS_PER_BLOCK", 1 << 12)
+    monkeypatch.setattr(scan, "CHUNK_BYTES", 1 << 20)  # tracemalloc counts untouched pages too
     lines = make_lines(300_000)
     path = tmp_path / "big.txt"
     path.write_text("\n".join(lines) + "\n")

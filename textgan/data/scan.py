@@ -15,6 +15,7 @@ from textgan.data.vocab import PAD_CODE, codepoint_rows
 
 UNSEEN = -1
 ROWS_PER_BLOCK = 1 << 16  # lines encoded at a time, which bounds the encoder's scratch memory
+CHUNK_BYTES = 64 << 20  # provisional ids are kept in arrays this large (see _Store)
 
 
 @dataclass
@@ -49,12 +50,13 @@ class ScannedText:
         out = np.empty((self.num_lines - len(aside), self.blocks[0].shape[1]), dtype=table.dtype)
         start = written = 0
         for i, block in enumerate(self.blocks):
-            keep = np.ones(len(block), dtype=bool)
-            keep[aside[(aside >= start) & (aside < start + len(block))] - start] = False
-            kept = int(keep.sum())
-            out[written : written + kept] = table[block if kept == len(block) else block[keep]]
-            start, written = start + len(block), written + kept
-            self.blocks[i] = np.empty((0, block.shape[1]), dtype=block.dtype)
+            for part in np.split(block, range(ROWS_PER_BLOCK, len(block), ROWS_PER_BLOCK)):
+                keep = np.ones(len(part), dtype=bool)
+                keep[aside[(aside >= start) & (aside < start + len(part))] - start] = False
+                kept = int(keep.sum())
+                out[written : written + kept] = table[part if kept == len(part) else part[keep]]
+                start, written = start + len(part), written + kept
+            self.blocks[i] = block[:0].copy()
         return out
 
 
@@ -62,7 +64,7 @@ def scan(path: str | Path, seq_len: int, max_lines: int | None = None) -> Scanne
     """One pass over the first max_lines non-blank lines of a text file."""
     table = np.full(PAD_CODE + 1, UNSEEN, dtype=np.int32)  # code point → provisional id
     table[PAD_CODE] = 0
-    codepoints, counts, blocks = [np.array([PAD_CODE])], np.zeros(1, dtype=np.int64), []
+    codepoints, counts, store = [np.array([PAD_CODE])], np.zeros(1, dtype=np.int64), _Store()
     for lines in line_blocks(path, max_lines):
         for start in range(0, len(lines), ROWS_PER_BLOCK):
             rows = codepoint_rows(lines[start : start + ROWS_PER_BLOCK], seq_len)  # (n, seq_len)
@@ -74,6 +76,31 @@ def scan(path: str | Path, seq_len: int, max_lines: int | None = None) -> Scanne
                 counts = np.concatenate([counts, np.zeros(len(new), dtype=np.int64)])
                 ids = table[rows]
             counts += np.bincount(ids.ravel(), minlength=len(counts))
-            blocks.append(ids.astype(np.min_scalar_type(len(counts) - 1)))
+            store.append(ids.astype(np.min_scalar_type(len(counts) - 1)))
+    blocks = store.filled()
     num_lines = sum(len(block) for block in blocks)
     return ScannedText(blocks, np.concatenate(codepoints).astype(np.int64), counts, num_lines)
+
+
+class _Store:
+    """Rows appended into arrays of CHUNK_BYTES: the allocator maps arrays that large on their
+    own and gives them back to the system when freed, where smaller ones would stay in its heap
+    (and the final ids would then come on top of the provisional ones)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[np.ndarray] = []
+        self.used: list[int] = []
+
+    def append(self, rows: np.ndarray) -> None:
+        chunk = self.chunks[-1] if self.chunks else None
+        if (chunk is None or rows.dtype.itemsize > chunk.dtype.itemsize
+                or self.used[-1] + len(rows) > len(chunk)):  # fmt: skip
+            capacity = max(len(rows), CHUNK_BYTES // rows[0].nbytes)
+            self.chunks.append(np.empty((capacity, rows.shape[1]), dtype=rows.dtype))
+            self.used.append(0)
+        self.chunks[-1][self.used[-1] : self.used[-1] + len(rows)] = rows
+        self.used[-1] += len(rows)
+
+    def filled(self) -> list[np.ndarray]:
+        """The rows appended, as views of the chunks."""
+        return [chunk[:n] for chunk, n in zip(self.chunks, self.used, strict=True)]

@@ -2,7 +2,7 @@
 
 Times full iterations (1 generator step + critic-iters critic steps with the gradient penalty)
 through the same functions `textgan train` uses, on real encoded text, in --precision (auto: bf16
-where the hardware has fast bf16). With --compare, the plain port is run with the same settings
+where the hardware has fast bf16), on --engine (auto: fused for the default WGAN-GP). With --compare, the plain port is run with the same settings
 between textgan's timings (alternating, --rounds times), and so is textgan in fp32; the ratios of
 the medians are printed last (speedup_fp32, then speedup).
 
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from textgan.config import CONV_CHOICES, PRECISION_CHOICES, TrainConfig
-from textgan.engines.fused.engine import FusedEngine
+from textgan.config import CONV_CHOICES, ENGINE_CHOICES, PRECISION_CHOICES, TrainConfig
+from textgan.engines.choice import Engine
 from textgan.training.state import TrainState, build_state
 from textgan.training.steps import make_engine, train_iteration
 
@@ -52,6 +52,7 @@ def training_args(description: str, iters: int) -> argparse.ArgumentParser:
 def parse_args() -> argparse.Namespace:
     p = training_args(__doc__.splitlines()[0], iters=3)
     p.add_argument("--conv", default="auto", choices=CONV_CHOICES)
+    p.add_argument("--engine", default="auto", choices=ENGINE_CHOICES)
     p.add_argument("--compare", type=Path, default=None, help="path to plain_port.py")
     return p.parse_args()
 
@@ -66,13 +67,14 @@ class Training:
     """A run's state and the engine that computes its steps."""
 
     state: TrainState
-    engine: FusedEngine
+    engine: Engine
 
 
 def make_state(args: argparse.Namespace, precision: str) -> Training:
     config = TrainConfig(dim=args.dim, critic_iters=args.critic_iters, batch_size=args.batch_size,
                          seq_len=args.seq_len, device=args.device, precision=precision,
-                         conv=args.conv, iters=10**9)  # fmt: skip
+                         conv=args.conv, engine=getattr(args, "engine", "auto"),
+                         iters=10**9)  # fmt: skip
     state, _ = build_state(config, args.corpus or default_corpus())
     engine = make_engine(state)
     for _ in range(args.warmup):
@@ -122,7 +124,8 @@ def main() -> None:
     training = make_state(args, args.precision)
     state, precision = training.state, training.engine.precision
     fp32_state = make_state(args, "fp32") if precision != "fp32" and args.compare else None
-    print(f"device={state.device} precision={precision} conv={training.engine.conv} dim={args.dim} "
+    print(f"device={state.device} engine={training.engine.name} precision={precision} "
+          f"conv={training.engine.conv} dim={args.dim} "
           f"critic_iters={args.critic_iters} batch={args.batch_size} vocab={len(state.vocab)} "
           f"threads={torch.get_num_threads()}")  # fmt: skip
     ours, fp32, ref = [], [], []

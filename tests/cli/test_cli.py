@@ -83,7 +83,7 @@ def test_cli_options_are_the_config_fields() -> None:
             assert PRESETS["paper"].get(name, field.default) == field.default, name
         else:
             shown = "all" if field.default is None else str(field.default)
-            assert param.show_default == shown, name
+            assert param.show_default == field.metadata.get("shown", shown), name
 
 
 def test_presets_and_explicit_flags() -> None:

@@ -98,7 +98,9 @@ def _config_options(fn: Callable[..., None]) -> Callable[..., None]:
     for f in dataclasses.fields(TrainConfig):
         if "help" not in f.metadata:
             continue
-        shown = FROM_PRESET if f.name in preset_keys else "all" if f.default is None else f.default
+        shown = f.metadata.get("shown") or (
+            FROM_PRESET if f.name in preset_keys else "all" if f.default is None else f.default
+        )
         kind = next(t for t in typing.get_args(types[f.name]) or (types[f.name],) if t is not None)
         option = typer.Option(help=f.metadata["help"], show_default=str(shown))
         annotation = Annotated[kind | None, option]  # type: ignore[valid-type]

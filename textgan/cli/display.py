@@ -75,7 +75,9 @@ class TrainingDisplay:
 
     def step(self, stats: StepStats) -> None:
         losses = (f"critic {stats.critic_loss:+.3f}  gen {stats.generator_loss:+.3f}  "
-                  f"W {stats.wasserstein:+.3f}  gp {stats.gp:.3f}")  # fmt: skip
+                  f"W {stats.wasserstein:+.3f}")  # fmt: skip
+        if stats.gp is not None:
+            losses += f"  gp {stats.gp:.3f}"
         self.progress.update(self.task, completed=stats.iteration, losses=losses)
 
     def evaluation(self, record: dict[str, Any]) -> None:
@@ -122,7 +124,8 @@ def config_table(info: RunInfo) -> Table:
         "device": str(info.device),
         "processes": f"{info.world_size} (batch {info.world_size * info.config.batch_size} in all)",
         "precision": info.precision,
-        "conv": info.conv,
+        "engine": f"{info.engine} ({info.engine_reason})",
+        "conv": info.conv or "the models' own layers",
         "training lines": f"{info.num_lines:,}",
         "held-out text": info.heldout_source,
         "corpus encoding": _corpus_encoding(info),

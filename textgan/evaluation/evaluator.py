@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from textgan.config import PAPER_EVAL_LINES, TrainConfig
 from textgan.data.corpus import EncodedCorpus, encode_corpus
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
 from textgan.evaluation.metrics import EvalReference, eval_reference, evaluate, js_scores
 from textgan.evaluation.sampling import generate_ids, load_generator
-from textgan.models.resnet import Generator
 
 FLOOR_LINES = PAPER_EVAL_LINES  # held-out lines the validation floor scores
 
@@ -37,7 +38,7 @@ class Evaluator:
         floor = js_scores(encoded.heldout_ids[:FLOOR_LINES], self.reference.chars)
         self.floor = {f"floor_{k}": v for k, v in floor.items()}
 
-    def __call__(self, generator: Generator, seed: int) -> Evaluation:
+    def __call__(self, generator: nn.Module, seed: int) -> Evaluation:
         ids = generate_ids(generator, self.n_samples, seed=seed).numpy()  # (n, L)
         samples = [self.vocab.decode(row) for row in ids.tolist()]
         return Evaluation(evaluate(ids, samples, self.reference), samples)

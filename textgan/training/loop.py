@@ -16,9 +16,10 @@ from typing import Any
 import torch
 
 from textgan.config import RUNS_ROOT, TrainConfig
-from textgan.engines.fused.engine import FusedEngine
+from textgan.engines.choice import Engine, build_engine, choose_engine
 from textgan.errors import TextganError, TrainingInterrupted
 from textgan.evaluation.evaluator import Evaluator
+from textgan.models.build import ModelSpec
 from textgan.training import runlog
 from textgan.training.checkpoint import (
     checkpoint_path,
@@ -33,7 +34,7 @@ from textgan.training.distributed import (
     process_group,
 )
 from textgan.training.state import TrainState, build_state, check_resumable, write_checkpoint
-from textgan.training.steps import make_engine, train_iteration
+from textgan.training.steps import train_iteration
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class StepStats:
     iteration: int  # iterations completed so far
     critic_loss: float
     generator_loss: float
-    wasserstein: float  # D(real) − D(fake) on the last critic batch
-    gp: float
+    wasserstein: float  # E[D(real)] − E[D(fake)] on the last critic batch, for every loss
+    gp: float | None  # the unweighted penalty (gp, lp); None without one
     seconds: float  # since this process started training
     finite: bool = True  # all losses computed this iteration are finite
 
@@ -57,7 +58,9 @@ class RunInfo:
     config: TrainConfig
     device: torch.device
     precision: str
-    conv: str  # how the convs run: im2col or native
+    conv: str | None  # how the fused engine's convs run (conv.CONV_IMPLS); None: autograd
+    engine: str  # fused or autograd
+    engine_reason: str  # why that engine
     vocab_size: int
     num_lines: int
     start_iteration: int
@@ -87,14 +90,22 @@ def train(
     on_start: Callable[[RunInfo], None] | None = None,
     on_step: Callable[[StepStats], None] | None = None,
     on_eval: Callable[[dict[str, Any]], None] | None = None,
+    generator: ModelSpec = None,
+    critic: ModelSpec = None,
 ) -> TrainResult:
     """Train (or, with resume, continue) a run up to config.iters iterations in total.
+
+    generator, critic: your own models (or callables that make them from the run's
+    ModelConfig) instead of the built-in conv ResNets — a generator maps noise (B, noise_dim)
+    to per-position probabilities (B, L, V) and has an int attribute noise_dim; a critic maps
+    (B, L, V) to scores (B,). To resume such a run, pass models of the same classes.
 
     Every config.eval_every iterations the generator is scored (js1..js4 and word measures) and
     the scores go to metrics.jsonl, the samples to samples.txt, and the record to on_eval.
     Launched by torchrun, the processes train one run together; rank 0 alone writes files and
     calls the callbacks.
     """
+    choose_engine(config, generator, critic)  # an impossible --engine fails before any work
     with process_group(config.device) as (world, device):
         run_dir = broadcast(
             Path(run_dir) if run_dir is not None else default_run_dir(corpus), world
@@ -103,17 +114,19 @@ def train(
         if saved is not None:
             check_resumable(TrainConfig.from_dict(saved["config"]), config)
             heldout = heldout if heldout is not None else saved.get("heldout")
-        state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device)
-        engine = make_engine(state)
+        state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device,
+                                     generator=generator, critic=critic)  # fmt: skip
+        engine, engine_reason = build_engine(config, state.generator, state.critic, state.device)
         evaluator = Evaluator(encoded, config.eval_samples) if config.eval_every else None
         evaluator = evaluator if world.is_main else None
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
         if on_start is not None and world.is_main:
             on_start(RunInfo(run_dir, config, state.device, engine.precision, engine.conv,
-                             len(state.vocab), len(encoded.ids), state.iteration,
-                             saved is not None, encoded.split.heldout_source, floor,
-                             encoded.cached, encoded.cache_dir, world.size))  # fmt: skip
+                             engine.name, engine_reason, len(state.vocab), len(encoded.ids),
+                             state.iteration, saved is not None,
+                             encoded.split.heldout_source, floor, encoded.cached,
+                             encoded.cache_dir, world.size))  # fmt: skip
         run = _Run(state, engine, run_dir, corpus,
                    encoded.split.heldout_source if heldout else None)  # fmt: skip
         last = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
@@ -204,14 +217,18 @@ def stop_signals() -> Iterator[list[int]]:
             signal.signal(sig, old)
 
 
-def _iterations(state: TrainState, engine: FusedEngine) -> Iterator[StepStats]:
+def _iterations(state: TrainState, engine: Engine) -> Iterator[StepStats]:
     start = time.perf_counter()
     while state.iteration < state.config.iters:
         parts, g_loss = train_iteration(state, engine)
-        gen = parts.gp.new_full((), math.nan) if g_loss is None else g_loss
-        values = torch.stack([parts.loss.detach(), parts.wasserstein, parts.gp, gen]).float()
+        nan = parts.wasserstein.new_full((), math.nan)
+        gen = nan if g_loss is None else g_loss
+        penalty = nan if parts.gp is None else parts.gp
+        values = torch.stack([parts.loss.detach(), parts.wasserstein, penalty, gen]).float()
         critic, wasserstein, gp, gen_loss = values.tolist()  # the iteration's one host sync
-        checked = [critic, wasserstein, gp] + ([] if g_loss is None else [gen_loss])
+        gp = None if parts.gp is None else gp
+        checked = [critic, wasserstein] + ([] if gp is None else [gp])
+        checked += [] if g_loss is None else [gen_loss]
         finite = all(math.isfinite(v) for v in checked)
         elapsed = time.perf_counter() - start
         yield StepStats(state.iteration, critic, gen_loss, wasserstein, gp, elapsed, finite)
@@ -226,7 +243,7 @@ class _Run:
     """Writes a run's outputs; keeps the training time across resumes."""
 
     state: TrainState
-    engine: FusedEngine
+    engine: Engine
     run_dir: Path
     corpus: str | Path
     heldout: str | None
@@ -238,7 +255,9 @@ class _Run:
         result = evaluator(self.state.generator, seed=self.state.config.seed + stats.iteration)
         record = {"iteration": stats.iteration, "seconds": round(self.offset + stats.seconds, 3),
                   "critic_loss": stats.critic_loss, "generator_loss": stats.generator_loss,
-                  "wasserstein": stats.wasserstein, "gp": stats.gp, **result.scores}  # fmt: skip
+                  "wasserstein": stats.wasserstein,
+                  **({} if stats.gp is None else {"gp": stats.gp}),  # with a penalty only
+                  **result.scores}  # fmt: skip
         runlog.append_metrics(self.run_dir, record)
         runlog.append_samples(self.run_dir, stats.iteration, result.samples)
         return record

@@ -2,9 +2,10 @@
 
 Times full iterations (1 generator step + critic-iters critic steps with the gradient penalty)
 through the same functions `textgan train` uses, on real encoded text, in --precision (auto: bf16
-where the hardware has fast bf16), on --engine (auto: fused for the default WGAN-GP). With --compare, the plain port is run with the same settings
-between textgan's timings (alternating, --rounds times), and so is textgan in fp32; the ratios of
-the medians are printed last (speedup_fp32, then speedup).
+where the hardware has fast bf16), on --engine (auto: fused for the default WGAN-GP). With
+--compare, the plain port is run with the same settings between textgan's timings (alternating,
+--rounds times), and so is textgan in fp32; the ratios of the medians are printed last
+(speedup_fp32, then speedup).
 
     python bench/throughput.py --dim 128 --critic-iters 10 \
         --compare ../shared/bench/plain_port.py

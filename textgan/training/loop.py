@@ -67,6 +67,7 @@ class RunInfo:
     corpus_cached: bool  # the encoded corpus was loaded from its cache
     corpus_cache_dir: Path | None  # where the encoding is cached; None: it could not be
     world_size: int = 1  # processes training together (torchrun); the batch is per process
+    reseeded_from: str | None = None  # the random streams were saved on this other device type
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def train(
             on_start(RunInfo(run_dir, config, state.device, engine.precision, engine.conv,
                              len(state.vocab), len(encoded.ids), state.iteration,
                              saved is not None, encoded.split.heldout_source, floor,
-                             encoded.cached, encoded.cache_dir, world.size))  # fmt: skip
+                             encoded.cached, encoded.cache_dir, world.size,
+                             state.reseeded_from))  # fmt: skip
         run = _Run(state, engine, run_dir, corpus,
                    encoded.split.heldout_source if heldout else None)  # fmt: skip
         last = _loop(run, evaluator, on_step if world.is_main else None, on_eval)

@@ -25,6 +25,7 @@ from textgan.training.checkpoint import (
 )
 from textgan.training.device import resolve_device, tune_backend
 from textgan.training.distributed import SINGLE_PROCESS, World, main_first
+from textgan.training.streams import restore_generator
 
 RESUMABLE_OPTIONS = (
     "iters", "checkpoint_every", "keep", "device", "precision", "conv", "eval_every",
@@ -50,6 +51,7 @@ class TrainState:
     world: World = SINGLE_PROCESS
     iteration: int = 0
     seconds: float = 0.0  # training time before this process, restored on resume
+    reseeded_from: str | None = None  # device type of saved random states that did not fit
 
     def noise(self) -> torch.Tensor:  # (B, noise_dim): this rank's rows of the global batch's
         shape = (self.world.size * self.config.batch_size, self.config.noise_dim)
@@ -152,11 +154,21 @@ def restore_state(state: TrainState, saved: dict[str, Any]) -> None:
         optimizer.load_state_dict(saved_state)
         for group in optimizer.param_groups:  # a checkpoint's own settings may predate fused
             group["fused"], group["foreach"] = True, None
-    state.noise_rng.set_state(saved["rng"]["noise"])
-    state.alpha_rng.set_state(saved["rng"]["alpha"])
-    state.sampler.load_state_dict(saved["rng"]["sampler"])
     state.iteration = int(saved["iteration"])
     state.seconds = float(saved.get("seconds", 0.0))
+    _restore_streams(state, saved["rng"])
+
+
+def _restore_streams(state: TrainState, saved: dict[str, Any]) -> None:
+    """The random streams' saved states; those saved on another device type are re-seeded
+    (streams.py) and state.reseeded_from says which type that was."""
+    seed, iteration = state.config.seed, state.iteration
+    moved = [
+        restore_generator(state.noise_rng, saved["noise"], "noise", seed, iteration),
+        restore_generator(state.alpha_rng, saved["alpha"], "interpolation", seed, iteration),
+        state.sampler.load_state_dict(saved["sampler"], iteration),
+    ]
+    state.reseeded_from = next((kind for kind in moved if kind is not None), None)
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:

@@ -157,5 +157,10 @@ def test_sample_without_any_run(tmp_path: Path, monkeypatch) -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_without_cuda(tiny_corpus: Path) -> None:
-    assert_one_line_error(invoke("train", tiny_corpus, "--device", "cuda"), "CUDA is not available")
+@pytest.mark.parametrize("command", ["train {corpus}", "sample", "eval", "eval --json"])
+def test_cuda_without_cuda(command: str, tiny_corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = tree_hash(tmp_path)
+    result = invoke(*command.format(corpus=tiny_corpus).split(), "--device", "cuda")
+    assert_one_line_error(result, "--device cuda", "CUDA is not available")
+    assert tree_hash(tmp_path) == before

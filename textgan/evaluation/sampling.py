@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from textgan.config import ModelConfig
+from textgan.config import SAMPLE_DEVICE, ModelConfig
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
 from textgan.models.resnet import Generator
@@ -17,9 +17,10 @@ CHUNK = 256  # samples per forward pass
 
 
 def load_generator(
-    checkpoint: dict[str, Any], device: torch.device | str = "cpu"
+    checkpoint: dict[str, Any], device: torch.device | str = SAMPLE_DEVICE
 ) -> tuple[Generator, Vocab]:
-    """The generator and vocabulary stored in a loaded checkpoint."""
+    """The generator and vocabulary stored in a loaded checkpoint, the generator on device (the
+    checkpoint's other tensors, the optimisers' state included, stay where they were loaded)."""
     generator = Generator(ModelConfig(**checkpoint["model"]))
     try:
         generator.load_state_dict(checkpoint["generator"])
@@ -68,12 +69,13 @@ def sample(
     n: int = 20,
     seed: int | None = None,
     temperature: float = 0.0,
-    device: torch.device | str = "cpu",
+    device: torch.device | str = SAMPLE_DEVICE,
 ) -> list[str]:
-    """n decoded lines from a checkpoint (a path, a run dir, or a loaded checkpoint)."""
+    """n decoded lines from a checkpoint (a path, a run dir, or a loaded checkpoint), generated
+    on device. A checkpoint file is loaded on the CPU and only the generator moves to device."""
     if not isinstance(checkpoint, dict):
         path = Path(checkpoint)
-        checkpoint = load_checkpoint(latest_checkpoint(path) if path.is_dir() else path, device)
+        checkpoint = load_checkpoint(latest_checkpoint(path) if path.is_dir() else path)
     generator, vocab = load_generator(checkpoint, device)
     ids = generate_ids(generator, n, seed, temperature)
     return [vocab.decode(row) for row in ids.tolist()]

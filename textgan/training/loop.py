@@ -106,8 +106,8 @@ def train(
             heldout = heldout if heldout is not None else saved.get("heldout")
         state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device)
         engine = make_engine(state)
-        evaluator = Evaluator(encoded, config.eval_samples) if config.eval_every else None
-        evaluator = evaluator if world.is_main else None
+        evaluates = config.eval_every and world.is_main  # its references: a pass over the corpus
+        evaluator = Evaluator(encoded, config.eval_samples) if evaluates else None
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
         if on_start is not None and world.is_main:

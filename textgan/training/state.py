@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 
 from textgan import __version__
 from textgan.config import ModelConfig, TrainConfig
-from textgan.data.corpus import EncodedCorpus, encode_corpus
+from textgan.data.corpus import EncodedCorpus, cached_corpus, encode_corpus
 from textgan.data.sampler import BatchSampler
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
@@ -78,10 +79,12 @@ def build_state(
     device = device if device is not None else resolve_device(config.device)
     tune_backend(device)
     vocab = Vocab(saved["vocab"]) if saved is not None else None
-    with main_first(world):  # rank 0 writes the corpus cache, the others then read it
-        encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
-                                holdout=config.holdout, seed=config.seed, vocab=vocab,
-                                max_lines=config.max_lines)  # fmt: skip
+    encoding = dict(seq_len=config.seq_len, max_vocab=config.max_vocab, heldout=heldout,
+                    holdout=config.holdout, seed=config.seed, vocab=vocab,
+                    max_lines=config.max_lines)  # fmt: skip
+    # rank 0 encodes the corpus and writes its cache; the others read that cache
+    encoded = main_first(world, partial(encode_corpus, corpus, **encoding),
+                         partial(cached_corpus, corpus, **encoding))  # fmt: skip
     model_config = config.model_config(len(encoded.vocab))
     generator, critic = build_models(model_config, config.seed)
     generator, critic = generator.to(device), critic.to(device)

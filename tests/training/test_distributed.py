@@ -93,12 +93,12 @@ def test_torchrun_train_writes_one_run_dir(tiny_corpus: Path, tmp_path: Path) ->
     assert "batch 16 in all" in result.stdout
 
 
-def test_rank_0_alone_builds_the_cache_and_the_evaluation_and_no_rank_waits_in_a_barrier(
+def test_rank_0_alone_builds_the_cache_and_the_evaluation_while_no_rank_waits_in_a_collective(
     tmp_path: Path,
 ) -> None:
-    """Rank 1 takes the corpus from the cache rank 0 wrote (it waited for the manifest, not in
-    a barrier); where no cache can be written, it encodes the corpus itself once rank 0 is done.
-    Only rank 0, which evaluates, builds the evaluation's references."""
+    """Rank 1 takes the corpus from the cache rank 0 wrote, having waited for its manifest on
+    disk, not inside a collective; where no cache can be written, it encodes the corpus itself
+    once rank 0 is done. Only rank 0, which evaluates, builds the evaluation's references."""
     from conftest import make_lines
 
     text = "\n".join(make_lines(300)) + "\n"
@@ -113,6 +113,12 @@ def test_rank_0_alone_builds_the_cache_and_the_evaluation_and_no_rank_waits_in_a
     finally:
         (tmp_path / "locked").chmod(0o755)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    built, waits = ranks[0].pop("built"), ranks[1].pop("collectives")
+    # rank 0 alone wrote (or tried to write) both caches and built the evaluation
+    assert len(built) == 3 and ranks[1].pop("built") == []
+    assert waits and ranks[0].pop("collectives")
+    overlaps = [(b, w) for b in built for w in waits if w[0] < b[1] and b[0] < w[1]]
+    assert overlaps == []
     lines = ranks[0]["lines"]
     assert ranks[0] == {"cached": False, "lines": lines, "read_only_cache": False,
                         "read_only_lines": lines, "evaluators": 1}  # fmt: skip
@@ -130,9 +136,9 @@ def store(monkeypatch: pytest.MonkeyPatch) -> dist.Store:
     return store
 
 
-def as_rank(rank: int, build, find, monkeypatch: pytest.MonkeyPatch):
+def as_rank(rank: int, build, otherwise, find, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(distributed, "_builds", itertools.count())  # each rank's first call
-    return main_first(World(rank, 2), build, find)
+    return main_first(World(rank, 2), build, otherwise, find)
 
 
 def test_other_ranks_poll_for_what_rank_0_builds(store, monkeypatch) -> None:
@@ -142,13 +148,17 @@ def test_other_ranks_poll_for_what_rank_0_builds(store, monkeypatch) -> None:
         polls.append(1)
         return "cache" if len(polls) == 3 else None
 
-    assert as_rank(1, lambda: pytest.fail("rank 1 built"), find, monkeypatch) == "cache"
+    never = lambda: pytest.fail("rank 1 built")  # noqa: E731
+    assert as_rank(1, never, never, find, monkeypatch) == "cache"
     assert len(polls) == 3
 
 
-def test_other_ranks_build_when_rank_0_is_done_and_left_nothing(store, monkeypatch) -> None:
-    assert as_rank(0, lambda: "rank 0's", lambda: pytest.fail("rank 0 looked"), monkeypatch)
-    assert as_rank(1, lambda: "rank 1's", lambda: None, monkeypatch) == "rank 1's"
+def test_other_ranks_go_on_when_rank_0_is_done_and_left_nothing(store, monkeypatch) -> None:
+    never = lambda: pytest.fail("rank 0 waited")  # noqa: E731
+    assert as_rank(0, lambda: "rank 0's", never, never, monkeypatch) == "rank 0's"
+    assert store.check(["textgan/main_first/0"])
+    otherwise = as_rank(1, lambda: "built", lambda: "otherwise", lambda: None, monkeypatch)
+    assert otherwise == "otherwise"
 
 
 def test_rank_0_failing_still_lets_the_others_go_on(store, monkeypatch) -> None:
@@ -156,9 +166,9 @@ def test_rank_0_failing_still_lets_the_others_go_on(store, monkeypatch) -> None:
         raise TextganError("no text lines")
 
     with pytest.raises(TextganError):
-        as_rank(0, fail, lambda: None, monkeypatch)
+        as_rank(0, fail, fail, lambda: None, monkeypatch)
     with pytest.raises(TextganError):  # the same error on every rank, none left waiting
-        as_rank(1, fail, lambda: None, monkeypatch)
+        as_rank(1, lambda: "built", fail, lambda: None, monkeypatch)
 
 
 def free_port() -> int:

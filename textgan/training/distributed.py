@@ -103,18 +103,24 @@ def _local_gpu(world: World) -> torch.device:
     return torch.device("cuda", world.local_rank)
 
 
-def main_first(world: World, build: Callable[[], T], find: Callable[[], T | None]) -> T:
-    """Rank 0 builds (e.g. the corpus cache: minutes for a full corpus); the other ranks wait
-    until `find` finds it (e.g. the cache's manifest on disk) and use that.
+def main_first(
+    world: World,
+    build: Callable[[], T],
+    otherwise: Callable[[], T],
+    find: Callable[[], T | None] = lambda: None,
+) -> T:
+    """Rank 0 runs build (e.g. encoding a corpus and writing its cache: minutes for a full
+    corpus); the other ranks wait until `find` finds what it made (e.g. the cache's manifest on
+    disk) and take that, or until rank 0 is done, and then run otherwise.
 
-    They wait outside any collective, which NCCL's watchdog would kill after its timeout; the
-    process group's key-value store tells them when rank 0 is done. Where rank 0 has left
-    nothing to find then (a read-only location, an error), they build too.
+    They wait outside any collective, which NCCL's watchdog would kill after its timeout: the
+    process group's key-value store, checked without blocking, says when rank 0 is done (also
+    when it failed, or could not write what `find` looks for).
     """
     if not world.distributed:
         return build()
     done = f"textgan/main_first/{next(_builds)}"
-    store = dist.distributed_c10d._get_default_store()  # checked without blocking
+    store = dist.distributed_c10d._get_default_store()
     if world.is_main:
         try:
             return build()
@@ -125,7 +131,7 @@ def main_first(world: World, build: Callable[[], T], find: Callable[[], T | None
         if (found := find()) is not None:
             return found
         if finished:
-            return build()
+            return otherwise()
         time.sleep(POLL_SECONDS)
 
 

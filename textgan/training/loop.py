@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from textgan.config import RUNS_ROOT, TrainConfig
+from textgan.data.corpus import EncodedCorpus
 from textgan.engines.fused.engine import FusedEngine
 from textgan.errors import TextganError, TrainingInterrupted
 from textgan.evaluation.evaluator import Evaluator
@@ -30,6 +31,7 @@ from textgan.training.distributed import (
     World,
     any_rank,
     broadcast,
+    main_first,
     process_group,
 )
 from textgan.training.state import TrainState, build_state, check_resumable, write_checkpoint
@@ -106,8 +108,7 @@ def train(
             heldout = heldout if heldout is not None else saved.get("heldout")
         state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device)
         engine = make_engine(state)
-        evaluates = config.eval_every and world.is_main  # its references: a pass over the corpus
-        evaluator = Evaluator(encoded, config.eval_samples) if evaluates else None
+        evaluator = _evaluator(config, encoded, world)
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
         if on_start is not None and world.is_main:
@@ -120,6 +121,14 @@ def train(
                    encoded.split.heldout_source if heldout else None)  # fmt: skip
         last = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
         return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last)
+
+
+def _evaluator(config: TrainConfig, encoded: EncodedCorpus, world: World) -> Evaluator | None:
+    """Rank 0's, which evaluates; its references take a pass over the corpus (minutes for a
+    full one), which the other ranks wait out outside any collective."""
+    if not config.eval_every:
+        return None
+    return main_first(world, lambda: Evaluator(encoded, config.eval_samples), lambda: None)
 
 
 def _loop(

@@ -83,8 +83,8 @@ def build_state(
                     holdout=config.holdout, seed=config.seed, vocab=vocab,
                     max_lines=config.max_lines)  # fmt: skip
     # rank 0 encodes the corpus and writes its cache; the others read that cache
-    encoded = main_first(world, partial(encode_corpus, corpus, **encoding),
-                         partial(cached_corpus, corpus, **encoding))  # fmt: skip
+    encode = partial(encode_corpus, corpus, **encoding)
+    encoded = main_first(world, encode, encode, partial(cached_corpus, corpus, **encoding))
     model_config = config.model_config(len(encoded.vocab))
     generator, critic = build_models(model_config, config.seed)
     generator, critic = generator.to(device), critic.to(device)

@@ -116,3 +116,19 @@ def one_hot_batch(b: int, length: int, v: int, seed: int, dtype=torch.float32) -
 
 def linear_critic(weight: torch.Tensor):
     return lambda x: (x * weight).sum(dim=(1, 2))  # D(x) = <W, x>, ∇D = W everywhere
+
+
+def cuda_state(seed: int = 0) -> torch.Tensor:
+    """A generator state in CUDA's format: Philox's (seed, offset), two 64-bit ints, as 16 bytes."""
+    return torch.tensor([seed, 4], dtype=torch.int64).view(torch.uint8)  # (16,)
+
+
+def as_saved_on_cuda(saved: dict) -> dict:
+    """A loaded checkpoint's payload as a CUDA run would hold it: noise and interpolation states
+    of CUDA generators. The data order's generator is a CPU one on every device; it is rewritten
+    too, so that every saved state is checked before it is set."""
+    rng = saved["rng"]
+    sampler = {**rng["sampler"], "rng": cuda_state(3)}
+    payload = {**saved, "rng": {**rng, "noise": cuda_state(1), "alpha": cuda_state(2),
+                                "sampler": sampler}}  # fmt: skip
+    return {k: v for k, v in payload.items() if k not in ("format", "format_version")}

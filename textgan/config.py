@@ -20,6 +20,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 PRESET_CHOICES = ("auto", "paper", "cpu")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+SAMPLE_DEVICE = "cpu"  # where sample and eval generate: seeded samples are the same everywhere
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
 CONV_CHOICES = ("auto", "im2col", "native", "winograd")
 LOSS_CHOICES = ("wasserstein", "gan", "hinge")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_one_line_error, tree_hash
+from conftest import as_saved_on_cuda, assert_one_line_error, tree_hash
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -65,6 +65,23 @@ def test_resume_through_the_cli(tiny_corpus: Path, tmp_path: Path) -> None:
         "train", tiny_corpus, "--iters", "4", "--dim", "16", "--run-dir", run, "--resume"
     )
     assert_one_line_error(changed, "--dim")
+
+
+def test_resuming_a_run_saved_on_cuda_says_its_streams_were_reseeded(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    from textgan.training.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    assert invoke("train", tiny_corpus, *TINY, "--iters", "2", "--run-dir", run).exit_code == 0
+    checkpoint = run / "ckpt-0000002.pt"
+    save_checkpoint(checkpoint, as_saved_on_cuda(load_checkpoint(checkpoint)))
+    result = invoke("train", tiny_corpus, "--iters", "3", "--run-dir", run, "--resume")
+    assert result.exit_code == 0, result.output
+    line = "random streams re-seeded: the run moved from cuda to cpu"
+    assert result.stdout.count(line) == 1
+    again = invoke("train", tiny_corpus, "--iters", "4", "--run-dir", run, "--resume")
+    assert again.exit_code == 0 and "re-seeded" not in again.stdout
 
 
 def test_cli_options_are_the_config_fields() -> None:
@@ -140,5 +157,10 @@ def test_sample_without_any_run(tmp_path: Path, monkeypatch) -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_without_cuda(tiny_corpus: Path) -> None:
-    assert_one_line_error(invoke("train", tiny_corpus, "--device", "cuda"), "CUDA is not available")
+@pytest.mark.parametrize("command", ["train {corpus}", "sample", "eval", "eval --json"])
+def test_cuda_without_cuda(command: str, tiny_corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = tree_hash(tmp_path)
+    result = invoke(*command.format(corpus=tiny_corpus).split(), "--device", "cuda")
+    assert_one_line_error(result, "--device cuda", "CUDA is not available")
+    assert tree_hash(tmp_path) == before

@@ -43,3 +43,19 @@ def test_state_round_trip_continues_identically() -> None:
 def test_fewer_lines_than_a_batch_is_refused() -> None:
     with pytest.raises(TextganError, match="batch-size"):
         BatchSampler(np.zeros((3, 4), dtype=np.uint8), 8, torch.device("cpu"), seed=0)
+
+
+def test_a_generator_state_saved_on_cuda_keeps_the_epoch_and_reseeds_the_next() -> None:
+    ids = np.arange(60, dtype=np.uint8).reshape(30, 2)
+    a = BatchSampler(ids, 7, torch.device("cpu"), seed=1)
+    for _ in range(2):
+        a.next()
+    state = {**a.state_dict(), "rng": torch.tensor([5, 0], dtype=torch.int64).view(torch.uint8)}
+    b, c = (BatchSampler(ids, 7, torch.device("cpu"), seed=1) for _ in range(2))
+    assert b.load_state_dict(state, iteration=2) == c.load_state_dict(state, iteration=2) == "cuda"
+    for _ in range(2):  # the rest of the epoch (4 batches of 7 of 30 rows): the saved order
+        assert torch.equal(a.next(), b.next())
+        c.next()
+    later_b, later_c = (torch.cat([s.next() for _ in range(4)]) for s in (b, c))
+    assert torch.equal(later_b, later_c)  # re-seeded the same way each time
+    assert not torch.equal(later_b, torch.cat([a.next() for _ in range(4)]))

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from textgan import __version__
-from textgan.config import PRESETS, RUNS_ROOT, TrainConfig, resolve_config
+from textgan.config import PRESETS, RUNS_ROOT, SAMPLE_DEVICE, TrainConfig, resolve_config
 from textgan.errors import TextganError
 from textgan.training.device import resolve_device
 from textgan.training.fileio import atomic_write_text
@@ -157,6 +157,9 @@ RunDirOption = Annotated[
     Path | None, typer.Option(help=f"Run to use [default: the newest under {RUNS_ROOT}/].")
 ]
 CheckpointOption = Annotated[Path | None, typer.Option(help="Checkpoint file to use.")]
+DeviceOption = Annotated[
+    str, typer.Option(help="Where to generate: cpu (the same samples everywhere), auto or cuda.")
+]
 
 
 @command("sample")
@@ -169,13 +172,14 @@ def sample_command(
         float, typer.Option(help="0 = argmax; > 0 draws from the softmax.")
     ] = 0.0,
     out: Annotated[Path | None, typer.Option(help="Write the lines to this file.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    device: DeviceOption = SAMPLE_DEVICE,
 ) -> None:
     """Print generated lines, decoded by argmax (one line per sample, padding stripped)."""
     from textgan.evaluation.sampling import sample
 
+    sample_device = resolve_device(device)
     source = checkpoint or run_dir or _newest_run(RUNS_ROOT)
-    lines = sample(source, n, seed, temperature, resolve_device(device))
+    lines = sample(source, n, seed, temperature, sample_device)
     if out is not None:
         _write_lines(out, lines)
     else:
@@ -196,14 +200,16 @@ def eval_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    device: DeviceOption = SAMPLE_DEVICE,
 ) -> None:
     """Score a checkpoint: js1..js4 against the training text, the validation floor, words."""
     from textgan.cli.display import scores_table
     from textgan.evaluation.evaluator import evaluate_checkpoint
     from textgan.training.checkpoint import latest_checkpoint, load_checkpoint
 
+    eval_device = resolve_device(device)
     path = checkpoint or latest_checkpoint(run_dir or _newest_run(RUNS_ROOT))
-    scores = evaluate_checkpoint(load_checkpoint(path), corpus, heldout, n, seed)
+    scores = evaluate_checkpoint(load_checkpoint(path), corpus, heldout, n, seed, eval_device)
     if as_json:
         sys.stdout.write(json.dumps({"checkpoint": str(path), **scores}) + "\n")
     else:

@@ -66,6 +66,9 @@ class TrainingDisplay:
 
     def start(self, info: RunInfo) -> None:
         self.console.print(config_table(info))
+        if info.reseeded_from is not None:
+            self.console.print(f"random streams re-seeded: the run moved from "
+                               f"{info.reseeded_from} to {info.device.type}")  # fmt: skip
         self.floor, self.samples = info.floor, info.config.eval_samples
         self.task = self.progress.add_task(
             "train", total=info.config.iters, completed=info.start_iteration, losses=""

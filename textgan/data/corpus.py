@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 
@@ -213,10 +213,10 @@ def encode_corpus(
     corpus = Path(corpus)
     _check_is_file(corpus)
     heldout_file = _heldout_file(corpus, heldout)
-    settings = {"seq_len": seq_len, "max_vocab": max_vocab, "max_lines": max_lines,
-                "holdout": None if heldout_file else holdout,
-                "seed": None if heldout_file else seed}  # fmt: skip
-    dirs = _cache_dirs(corpus, heldout_file, settings, vocab) if use_cache else []
+    settings = dict(seq_len=seq_len, max_vocab=max_vocab, max_lines=max_lines, holdout=holdout,
+                    seed=seed)  # fmt: skip
+    proto = vocab.model_proto if vocab is not None else None
+    dirs = cache.encoding_dirs(corpus, heldout_file, proto, settings) if use_cache else []
     own = cache.load_encoding(dirs[0]) if dirs else None  # built without a given vocabulary
     if vocab is not None and not other_text:
         own_vocab = Vocab(own.vocab_proto) if own is not None else None
@@ -224,10 +224,8 @@ def encode_corpus(
             split = split_corpus(corpus, heldout, holdout, seed, max_lines)
             own_vocab = train_vocab(_packed(split.train, seq_len), max_vocab)
         _require_same_characters(corpus, own_vocab, vocab)
-    for i, directory in enumerate(dirs):
-        found = own if i == 0 else cache.load_encoding(directory)
-        if found is not None and (vocab is None or found.vocab_proto == vocab.model_proto):
-            return _from_cache(found, directory, corpus, heldout_file, max_lines, vocab)
+    if (hit := cache.find_encoding(dirs, proto, own)) is not None:
+        return _from_cache(*hit, corpus, heldout_file, max_lines, vocab)
     split = split_corpus(corpus, heldout, holdout, seed, max_lines)
     if vocab is None:
         vocab = train_vocab(_packed(split.train, seq_len), max_vocab)
@@ -236,6 +234,27 @@ def encode_corpus(
                                     split.num_lines)  # fmt: skip
     saved = bool(dirs) and cache.save_encoding(dirs[-1], encoding)
     return EncodedCorpus(vocab, split, ids, heldout_ids, False, dirs[-1] if saved else None)
+
+
+def cached_corpus(
+    corpus: str | Path,
+    seq_len: int,
+    max_vocab: int,
+    *,
+    heldout: str | Path | None = None,
+    holdout: int = PAPER_EVAL_LINES,
+    seed: int = 0,
+    vocab: Vocab | None = None,
+    max_lines: int | None = None,
+) -> EncodedCorpus | None:
+    """What encode_corpus returns for these arguments when the cache beside the corpus holds
+    it, else None; reads nothing but the cache and the files' heads."""
+    corpus, proto = Path(corpus), vocab.model_proto if vocab is not None else None
+    heldout_file = _heldout_file(corpus, heldout)
+    settings = dict(seq_len=seq_len, max_vocab=max_vocab, max_lines=max_lines, holdout=holdout,
+                    seed=seed)  # fmt: skip
+    hit = cache.find_encoding(cache.encoding_dirs(corpus, heldout_file, proto, settings), proto)
+    return None if hit is None else _from_cache(*hit, corpus, heldout_file, max_lines, vocab)
 
 
 def _require_same_characters(corpus: Path, own: Vocab, given: Vocab) -> None:
@@ -252,18 +271,6 @@ def _require_same_characters(corpus: Path, own: Vocab, given: Vocab) -> None:
             f"{corpus} is not the text the run was trained on: its characters differ ({shown}); "
             "use the run's corpus"
         )
-
-
-def _cache_dirs(
-    corpus: Path, heldout_file: Path | None, settings: dict[str, Any], vocab: Vocab | None
-) -> list[Path]:
-    """Where the encoding may be cached. With a given vocabulary: the corpus's own cache if
-    that has the same vocabulary, else one keyed on the vocabulary (the last is written)."""
-    keys = [settings | {"vocab": None}]
-    if vocab is not None:
-        keys.append(settings | {"vocab": cache.hash_bytes(vocab.model_proto)})
-    dirs = [cache.cache_dir(corpus, heldout_file, key) for key in keys]
-    return [d for d in dirs if d is not None]
 
 
 def _from_cache(

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from textgan.errors import TextganError
+from textgan.training.streams import restore_generator
 
 
 def one_hot(ids: torch.Tensor, vocab_size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -32,6 +33,7 @@ class BatchSampler:
             device
         )  # (N, L)
         self.batch_size = batch_size
+        self.seed = seed
         self.rng = torch.Generator().manual_seed(seed)
         self.order = torch.randperm(len(ids), generator=self.rng).to(device)  # (N,)
         self.position = 0
@@ -56,12 +58,15 @@ class BatchSampler:
             "num_rows": len(self.rows),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], iteration: int = 0) -> str | None:
+        """Continue from a saved position. A generator state saved on another device type is
+        not set: the generator is re-seeded from (seed, iteration) and that device type returned
+        (streams.restore_generator); None when the state was restored exactly."""
         if state["num_rows"] != len(self.rows):
             raise TextganError(
                 f"the corpus has {len(self.rows)} lines but the run was trained on "
                 f"{state['num_rows']}: resume with the same corpus"
             )
-        self.rng.set_state(state["rng"])
         self.order = state["order"].to(self.rows.device)
         self.position = int(state["position"])
+        return restore_generator(self.rng, state["rng"], "data order", self.seed, iteration)

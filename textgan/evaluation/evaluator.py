@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
-from textgan.config import PAPER_EVAL_LINES, TrainConfig
+from textgan.config import PAPER_EVAL_LINES, SAMPLE_DEVICE, TrainConfig
 from textgan.data.corpus import EncodedCorpus, encode_corpus
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
@@ -50,8 +51,10 @@ def evaluate_checkpoint(
     heldout: str | Path | None = None,
     n: int | None = None,
     seed: int = 0,
+    device: torch.device | str = SAMPLE_DEVICE,
 ) -> dict[str, float]:
-    """All measures and the validation floor for a loaded checkpoint.
+    """All measures and the validation floor for a loaded checkpoint, its samples generated
+    on device (only the generator moves there).
 
     The corpus and held-out text default to the ones the run was trained with (the same
     split: same file, seed and --holdout), encoded with the checkpoint's own vocabulary; n, the
@@ -65,7 +68,7 @@ def evaluate_checkpoint(
     heldout = heldout if heldout is not None else checkpoint.get("heldout")
     if corpus is None:
         raise TextganError("the checkpoint does not name its corpus: pass --corpus")
-    generator, vocab = load_generator(checkpoint)
+    generator, vocab = load_generator(checkpoint, device)
     encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
                             holdout=config.holdout, seed=config.seed, vocab=vocab,
                             max_lines=config.max_lines, other_text=True)  # fmt: skip

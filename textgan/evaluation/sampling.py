@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from textgan.config import ModelConfig
+from textgan.config import SAMPLE_DEVICE, ModelConfig
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
 from textgan.models.build import ModelSpec, class_name, is_custom
@@ -19,10 +19,14 @@ CHUNK = 256  # samples per forward pass
 
 
 def load_generator(
-    checkpoint: dict[str, Any], device: torch.device | str = "cpu", generator: ModelSpec = None
+    checkpoint: dict[str, Any],
+    device: torch.device | str = SAMPLE_DEVICE,
+    generator: ModelSpec = None,
 ) -> tuple[nn.Module, Vocab]:
-    """The generator and vocabulary stored in a loaded checkpoint. A run of a custom generator
-    needs one of its class passed in (a module, or a factory of one from the ModelConfig)."""
+    """The generator and vocabulary stored in a loaded checkpoint, the generator on device (the
+    checkpoint's other tensors, the optimisers' state included, stay where they were loaded). A
+    run of a custom generator needs one of its class passed in (a module, or a factory of one
+    from the ModelConfig)."""
     config = ModelConfig(**checkpoint["model"])
     saved_class = checkpoint["models"]["generator"]
     if generator is None and is_custom(saved_class):
@@ -91,14 +95,15 @@ def sample(
     n: int = 20,
     seed: int | None = None,
     temperature: float = 0.0,
-    device: torch.device | str = "cpu",
+    device: torch.device | str = SAMPLE_DEVICE,
     generator: ModelSpec = None,
 ) -> list[str]:
-    """n decoded lines from a checkpoint (a path, a run dir, or a loaded checkpoint); a run of a
-    custom generator needs one of its class (or a factory) as generator."""
+    """n decoded lines from a checkpoint (a path, a run dir, or a loaded checkpoint), generated
+    on device; a run of a custom generator needs one of its class (or a factory) as generator.
+    A checkpoint file is loaded on the CPU and only the generator moves to device."""
     if not isinstance(checkpoint, dict):
         path = Path(checkpoint)
-        checkpoint = load_checkpoint(latest_checkpoint(path) if path.is_dir() else path, device)
+        checkpoint = load_checkpoint(latest_checkpoint(path) if path.is_dir() else path)
     generator, vocab = load_generator(checkpoint, device, generator)
     ids = generate_ids(generator, n, seed, temperature)
     return [vocab.decode(row) for row in ids.tolist()]

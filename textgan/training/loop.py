@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from textgan.config import RUNS_ROOT, TrainConfig
+from textgan.data.corpus import EncodedCorpus
 from textgan.engines.choice import Engine, build_engine, choose_engine
 from textgan.errors import TextganError, TrainingInterrupted
 from textgan.evaluation.evaluator import Evaluator
@@ -31,6 +32,7 @@ from textgan.training.distributed import (
     World,
     any_rank,
     broadcast,
+    main_first,
     process_group,
 )
 from textgan.training.state import TrainState, build_state, check_resumable, write_checkpoint
@@ -70,6 +72,7 @@ class RunInfo:
     corpus_cached: bool  # the encoded corpus was loaded from its cache
     corpus_cache_dir: Path | None  # where the encoding is cached; None: it could not be
     world_size: int = 1  # processes training together (torchrun); the batch is per process
+    reseeded_from: str | None = None  # the random streams were saved on this other device type
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,7 @@ def train(
         state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device,
                                      generator=generator, critic=critic)  # fmt: skip
         engine, engine_reason = build_engine(config, state.generator, state.critic, state.device)
-        evaluator = Evaluator(encoded, config.eval_samples) if config.eval_every else None
-        evaluator = evaluator if world.is_main else None
+        evaluator = _evaluator(config, encoded, world)
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
         if on_start is not None and world.is_main:
@@ -126,11 +128,19 @@ def train(
                              engine.name, engine_reason, len(state.vocab), len(encoded.ids),
                              state.iteration, saved is not None,
                              encoded.split.heldout_source, floor, encoded.cached,
-                             encoded.cache_dir, world.size))  # fmt: skip
+                             encoded.cache_dir, world.size, state.reseeded_from))  # fmt: skip
         run = _Run(state, engine, run_dir, corpus,
                    encoded.split.heldout_source if heldout else None)  # fmt: skip
         last = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
         return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last)
+
+
+def _evaluator(config: TrainConfig, encoded: EncodedCorpus, world: World) -> Evaluator | None:
+    """Rank 0's, which evaluates; its references take a pass over the corpus (minutes for a
+    full one), which the other ranks wait out outside any collective."""
+    if not config.eval_every:
+        return None
+    return main_first(world, lambda: Evaluator(encoded, config.eval_samples), lambda: None)
 
 
 def _loop(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from torch import nn
 
 from textgan import __version__
 from textgan.config import ModelConfig, TrainConfig
-from textgan.data.corpus import EncodedCorpus, encode_corpus
+from textgan.data.corpus import EncodedCorpus, cached_corpus, encode_corpus
 from textgan.data.sampler import BatchSampler
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
@@ -26,6 +27,7 @@ from textgan.training.checkpoint import (
 )
 from textgan.training.device import resolve_device, tune_backend
 from textgan.training.distributed import SINGLE_PROCESS, World, main_first
+from textgan.training.streams import restore_generator
 
 RESUMABLE_OPTIONS = (
     "iters", "checkpoint_every", "keep", "device", "precision", "conv", "engine", "eval_every",
@@ -51,6 +53,7 @@ class TrainState:
     world: World = SINGLE_PROCESS
     iteration: int = 0
     seconds: float = 0.0  # training time before this process, restored on resume
+    reseeded_from: str | None = None  # device type of saved random states that did not fit
 
     def noise(self) -> torch.Tensor:  # (B, noise_dim): this rank's rows of the global batch's
         shape = (self.world.size * self.config.batch_size, self.generator.noise_dim)
@@ -80,10 +83,12 @@ def build_state(
     device = device if device is not None else resolve_device(config.device)
     tune_backend(device)
     vocab = Vocab(saved["vocab"]) if saved is not None else None
-    with main_first(world):  # rank 0 writes the corpus cache, the others then read it
-        encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
-                                holdout=config.holdout, seed=config.seed, vocab=vocab,
-                                max_lines=config.max_lines)  # fmt: skip
+    encoding = dict(seq_len=config.seq_len, max_vocab=config.max_vocab, heldout=heldout,
+                    holdout=config.holdout, seed=config.seed, vocab=vocab,
+                    max_lines=config.max_lines)  # fmt: skip
+    # rank 0 encodes the corpus and writes its cache; the others read that cache
+    encode = partial(encode_corpus, corpus, **encoding)
+    encoded = main_first(world, encode, encode, partial(cached_corpus, corpus, **encoding))
     model_config = config.model_config(len(encoded.vocab))
     generator, critic = run_models(config, model_config, generator, critic)
     generator, critic = generator.to(device), critic.to(device)
@@ -168,11 +173,21 @@ def restore_state(state: TrainState, saved: dict[str, Any]) -> None:
         if isinstance(optimizer, torch.optim.Adam):  # a checkpoint's settings may predate fused
             for group in optimizer.param_groups:
                 group["fused"], group["foreach"] = True, None
-    state.noise_rng.set_state(saved["rng"]["noise"])
-    state.alpha_rng.set_state(saved["rng"]["alpha"])
-    state.sampler.load_state_dict(saved["rng"]["sampler"])
     state.iteration = int(saved["iteration"])
     state.seconds = float(saved.get("seconds", 0.0))
+    _restore_streams(state, saved["rng"])
+
+
+def _restore_streams(state: TrainState, saved: dict[str, Any]) -> None:
+    """The random streams' saved states; those saved on another device type are re-seeded
+    (streams.py) and state.reseeded_from says which type that was."""
+    seed, iteration = state.config.seed, state.iteration
+    moved = [
+        restore_generator(state.noise_rng, saved["noise"], "noise", seed, iteration),
+        restore_generator(state.alpha_rng, saved["alpha"], "interpolation", seed, iteration),
+        state.sampler.load_state_dict(saved["sampler"], iteration),
+    ]
+    state.reseeded_from = next((kind for kind in moved if kind is not None), None)
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import (
@@ -27,8 +28,10 @@ from textgan.evaluation.compare import option_text
 from textgan.training.loop import RunInfo, StepStats
 
 EVAL_COLUMNS = {
-    "js1": "js1", "js2": "js2", "js3": "js3", "js4": "js4", "word_validity": "words ok",
+    "js1": "js1", "js2": "js2", "js3": "js3", "js4": "js4", "word_validity": "words\nok",
     "in_test4": "in-test-4", "distinct": "distinct", "copied": "copied",
+    "critic_train": "critic\ntrain", "critic_heldout": "critic\nheld-out",
+    "critic_gap": "critic\ngap",
 }  # fmt: skip
 EVAL_ROWS_SHOWN = 6
 
@@ -91,7 +94,9 @@ class TrainingDisplay:
 
 
 def eval_table(records: list[dict[str, Any]], floor: dict[str, float], samples: int) -> Table:
-    table = Table(title=f"evaluation ({samples} samples)", title_justify="left")
+    table = Table(title=f"evaluation ({samples} samples; critic: its estimate on training and "
+                  "on held-out text)", title_justify="left", box=box.SIMPLE_HEAD,
+                  padding=(0, 0))  # fmt: skip
     table.add_column("iteration", justify="right")
     for title in EVAL_COLUMNS.values():
         table.add_column(title, justify="right")

@@ -20,6 +20,7 @@ from textgan.engines.choice import Engine, build_engine, choose_engine
 from textgan.errors import TextganError, TrainingInterrupted
 from textgan.evaluation.evaluator import Evaluator
 from textgan.models.build import ModelSpec
+from textgan.objectives.losses import Objective
 from textgan.training import runlog
 from textgan.training.checkpoint import (
     checkpoint_path,
@@ -100,7 +101,8 @@ def train(
     to per-position probabilities (B, L, V) and has an int attribute noise_dim; a critic maps
     (B, L, V) to scores (B,). To resume such a run, pass models of the same classes.
 
-    Every config.eval_every iterations the generator is scored (js1..js4 and word measures) and
+    Every config.eval_every iterations the generator is scored (js1..js4 and word measures)
+    and the critic too (critic_train, critic_heldout, critic_gap: evaluation.critic_estimate);
     the scores go to metrics.jsonl, the samples to samples.txt, and the record to on_eval.
     Launched by torchrun, the processes train one run together; rank 0 alone writes files and
     calls the callbacks.
@@ -117,7 +119,8 @@ def train(
         state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device,
                                      generator=generator, critic=critic)  # fmt: skip
         engine, engine_reason = build_engine(config, state.generator, state.critic, state.device)
-        evaluator = Evaluator(encoded, config.eval_samples) if config.eval_every else None
+        evaluator = (Evaluator(encoded, config.eval_samples, config.seed)
+                     if config.eval_every else None)  # fmt: skip
         evaluator = evaluator if world.is_main else None
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
@@ -252,12 +255,17 @@ class _Run:
         self.offset = self.state.seconds
 
     def evaluate(self, evaluator: Evaluator, stats: StepStats) -> dict[str, Any]:
-        result = evaluator(self.state.generator, seed=self.state.config.seed + stats.iteration)
+        """Score the generator, and the critic on training and held-out text; the run's
+        weights, optimisers and random streams are left as they were."""
+        state, seed = self.state, self.state.config.seed + stats.iteration
+        result = evaluator(state.generator, seed=seed)
+        estimates = evaluator.critic_estimates(state.generator, state.critic,
+                                               Objective.of(state.config), seed=seed)  # fmt: skip
         record = {"iteration": stats.iteration, "seconds": round(self.offset + stats.seconds, 3),
                   "critic_loss": stats.critic_loss, "generator_loss": stats.generator_loss,
                   "wasserstein": stats.wasserstein,
                   **({} if stats.gp is None else {"gp": stats.gp}),  # with a penalty only
-                  **result.scores}  # fmt: skip
+                  **result.scores, **estimates}  # fmt: skip
         runlog.append_metrics(self.run_dir, record)
         runlog.append_samples(self.run_dir, stats.iteration, result.samples)
         return record

@@ -80,3 +80,12 @@ def test_torchrun_train_writes_one_run_dir(tiny_corpus: Path, tmp_path: Path) ->
     assert [line.split()[-1] for line in (runs[0] / "samples.txt").read_text().splitlines()
             if line.startswith("# iteration")] == ["2", "3"]  # fmt: skip
     assert "batch 16 in all" in result.stdout
+
+
+def test_every_rank_stops_by_minutes_at_rank_0s_iteration(tiny_corpus: Path, tmp_path: Path):
+    """Rank 1's clock runs 100× as fast as rank 0's: both stop where rank 0's runs out."""
+    worker = str(Path(__file__).parent / "ddp_minutes_worker.py")
+    run_torchrun([worker, str(tiny_corpus), str(tmp_path / "run"), str(tmp_path)], tmp_path)
+    stopped = [(tmp_path / f"stopped{rank}.txt").read_text() for rank in (0, 1)]
+    assert stopped == ["3 minutes", "3 minutes"]
+    assert [p.name for p in (tmp_path / "run").glob("ckpt-*.pt")] == ["ckpt-0000003.pt"]

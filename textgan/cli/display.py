@@ -34,6 +34,7 @@ EVAL_COLUMNS = {
     "critic_gap": "critic\ngap",
 }  # fmt: skip
 EVAL_ROWS_SHOWN = 6
+NONE_SHOWN = {"minutes": "no limit"}  # how the start table shows an option left unset ("all")
 
 
 class _Rate(ProgressColumn):
@@ -122,7 +123,7 @@ def config_table(info: RunInfo) -> Table:
     table = Table(title=f"textgan {__version__}: {kind} run {info.run_dir}", show_header=False,
                   title_justify="left")  # fmt: skip
     rows = {
-        k.replace("_", "-"): "all" if v is None else str(v)
+        k.replace("_", "-"): str(v) if v is not None else NONE_SHOWN.get(k, "all")
         for k, v in info.config.to_dict().items()
     }
     rows |= {

@@ -29,7 +29,7 @@ from textgan.training.distributed import SINGLE_PROCESS, World, main_first
 
 RESUMABLE_OPTIONS = (
     "iters", "checkpoint_every", "keep", "device", "precision", "conv", "engine", "eval_every",
-    "eval_samples",
+    "eval_samples", "minutes",
 )  # fmt: skip
 
 

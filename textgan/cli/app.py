@@ -11,7 +11,7 @@ import sys
 import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,9 +22,6 @@ from textgan.config import PRESETS, RUNS_ROOT, TrainConfig, resolve_config
 from textgan.errors import TextganError
 from textgan.training.device import resolve_device
 from textgan.training.fileio import atomic_write_text
-
-if TYPE_CHECKING:
-    from textgan.training.loop import TrainResult
 
 app = typer.Typer(
     name="textgan",
@@ -132,7 +129,8 @@ def train_command(
     **options: Any,
 ) -> None:
     """Train a WGAN-GP on the lines of CORPUS, cut or padded to --seq-len characters."""
-    from textgan.cli.display import TrainingDisplay  # inside: Ctrl-C while importing is clean
+    # imported here: Ctrl-C while importing is clean
+    from textgan.cli.display import TrainingDisplay, done_line
     from textgan.training.loop import train
 
     config = _train_config(preset, options, run_dir, resume)
@@ -140,18 +138,7 @@ def train_command(
         result = train(config, corpus, run_dir, heldout=heldout, resume=resume,
                        on_start=display.start, on_step=display.step,
                        on_eval=display.evaluation)  # fmt: skip
-    console.print(_done_line(result, config))
-
-
-def _done_line(result: TrainResult, config: TrainConfig) -> str:
-    """What the train command says last: how far the run got, why it stopped, and where."""
-    from textgan.training.loop import STOPPED_BY_MINUTES
-
-    if result.stopped != STOPPED_BY_MINUTES:
-        return f"done: {result.iteration} iterations, checkpoint {result.checkpoint}"
-    return (f"done: --minutes {config.minutes:g} ran out after {result.seconds / 60:.2f} minutes "
-            f"of training, at iteration {result.iteration} of {config.iters}; checkpoint "
-            f"{result.checkpoint} (continue with --resume and a larger --minutes)")  # fmt: skip
+    console.print(done_line(result, config))
 
 
 def _train_config(

@@ -24,8 +24,9 @@ from rich.table import Table
 from rich.text import Text
 
 from textgan import __version__
+from textgan.config import TrainConfig
 from textgan.evaluation.compare import option_text
-from textgan.training.loop import RunInfo, StepStats
+from textgan.training.loop import STOPPED_BY_MINUTES, RunInfo, StepStats, TrainResult
 
 EVAL_COLUMNS = {
     "js1": "js1", "js2": "js2", "js3": "js3", "js4": "js4", "word_validity": "words\nok",
@@ -92,6 +93,15 @@ class TrainingDisplay:
         if not self.floor and not self.evals:
             return Group(self.progress)
         return Group(eval_table(self.evals, self.floor, self.samples), self.progress)
+
+
+def done_line(result: TrainResult, config: TrainConfig) -> str:
+    """What the train command says last: how far the run got, why it stopped, and where."""
+    if result.stopped != STOPPED_BY_MINUTES:
+        return f"done: {result.iteration} iterations, checkpoint {result.checkpoint}"
+    return (f"done: --minutes {config.minutes:g} ran out after {result.seconds / 60:.2f} minutes "
+            f"of training, at iteration {result.iteration} of {config.iters}; checkpoint "
+            f"{result.checkpoint} (continue with --resume and a larger --minutes)")  # fmt: skip
 
 
 def eval_table(records: list[dict[str, Any]], floor: dict[str, float], samples: int) -> Table:

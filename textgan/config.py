@@ -101,6 +101,10 @@ class TrainConfig:
     precision: str = _option("auto", "auto (bf16 where fast), fp32 or bf16.")
     conv: str = _option("auto", "auto (the faster here), im2col, native or winograd convolutions.")
     seed: int = _option(0, "Random seed.")
+    minutes: float | None = _option(
+        None, "Stop after the first iteration past this many minutes of training (earlier "
+        "processes' time included on --resume); then evaluate and checkpoint.", shown="no limit"
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         for name in ("iters", "batch_size", "critic_iters", "dim", "n_blocks", "seq_len"):
@@ -113,6 +117,8 @@ class TrainConfig:
             raise TextganError(f"--eval-every must be >= 0, got {self.eval_every}")
         if not self.lr > 0:
             raise TextganError(f"--lr must be positive, got {self.lr}")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise TextganError(f"--minutes must be finite and positive, got {self.minutes}")
         self._check_objective()
         if self.max_vocab < 3:
             raise TextganError(

@@ -1,4 +1,5 @@
 import dataclasses
+import itertools
 import json
 import subprocess
 import sys
@@ -84,6 +85,28 @@ def test_resuming_a_run_saved_on_cuda_says_its_streams_were_reseeded(
     assert again.exit_code == 0 and "re-seeded" not in again.stdout
 
 
+def test_minutes_stop_and_resume_through_the_cli(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """With a training clock 10 s later at every reading, --minutes 0.5 ends at iteration 3
+    and says so last; --resume may raise the budget."""
+    from textgan.training import loop
+
+    ticks = itertools.count()
+    monkeypatch.setattr(loop, "clock", lambda: 10.0 * next(ticks))
+    run = tmp_path / "run"
+    args = ["train", tiny_corpus, *TINY, "--iters", "50", "--eval-every", "0", "--run-dir", run]
+    first = invoke(*args, "--minutes", "0.5")
+    assert first.exit_code == 0, first.output
+    last = " ".join(first.stdout.split("done:", 1)[1].split())  # rich wraps the line
+    assert last.startswith("--minutes 0.5 ran out after 0.50 minutes of training, at "
+                           "iteration 3 of 50; checkpoint")  # fmt: skip
+    assert "--resume" in last and (run / "ckpt-0000003.pt").is_file()
+    resumed = invoke(*args, "--resume", "--minutes", "1")
+    assert resumed.exit_code == 0, resumed.output
+    assert "iteration 6 of 50" in " ".join(resumed.stdout.split())
+
+
 def test_cli_options_are_the_config_fields() -> None:
     """Every TrainConfig field with a help text is a train option of that name, help and default
     (None: "take it from the preset / config"), and nothing else is."""
@@ -127,6 +150,10 @@ def test_presets_and_explicit_flags() -> None:
         (["train", "{corpus}", "--device", "tpu"], ["--device"]),
         (["train", "{corpus}", "--preset", "huge"], ["--preset"]),
         (["train", "{corpus}", "--resume"], ["--run-dir"]),
+        (["train", "{corpus}", *TINY, "--minutes", "0"], ["--minutes", "positive", "got 0"]),
+        (["train", "{corpus}", *TINY, "--minutes", "-2"], ["--minutes", "got -2"]),
+        (["train", "{corpus}", *TINY, "--minutes", "nan"], ["--minutes", "finite"]),
+        (["train", "{corpus}", *TINY, "--minutes", "inf"], ["--minutes", "finite"]),
         (["train", "{corpus}", "--resume", "--run-dir", "{dir}/nothing"], ["no checkpoint"]),
         (["sample", "-n", "0", "--checkpoint", "{dir}/ckpt.pt"], ["-n"]),
         (["sample", "--checkpoint", "{dir}/empty.txt"], ["not a readable checkpoint"]),

@@ -1,6 +1,7 @@
 """Your own models: the README's GRU generator trains on the autograd engine, checkpoints by
 class name, samples and resumes from Python; the command line refuses such a run in one line."""
 
+import math
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import textgan
 from textgan.cli.app import app
 from textgan.errors import TextganError
 from textgan.training.checkpoint import load_checkpoint
+from textgan.training.runlog import read_metrics
 
 README = Path(__file__).parents[2] / "README.md"
 TINY = dict(dim=8, n_blocks=1, seq_len=12, batch_size=8, critic_iters=2, eval_every=2,
@@ -45,6 +47,9 @@ def test_a_custom_generator_trains_samples_and_resumes(
     assert saved["models"]["generator"] == "readme_example.GRUGenerator"
     assert saved["models"]["critic"] == "textgan.models.resnet.Critic"
     assert any(k.startswith("cell.") for k in saved["generator"])
+    for record in read_metrics(run):  # the critic is scored against the GRU's soft lines
+        assert math.isfinite(record["critic_train"]) and math.isfinite(record["critic_heldout"])
+        assert record["critic_gap"] == record["critic_train"] - record["critic_heldout"]
     lines = textgan.sample(run, 5, seed=1, generator=make)
     assert len(lines) == 5 and all(isinstance(line, str) and len(line) <= 12 for line in lines)
     assert lines == textgan.sample(result.checkpoint, 5, seed=1, generator=make)

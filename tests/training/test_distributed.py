@@ -226,3 +226,12 @@ def test_a_torchrun_environment_without_its_rendezvous_is_one_error(monkeypatch)
     monkeypatch.delenv("MASTER_ADDR", raising=False)
     with pytest.raises(TextganError, match="cannot join the torchrun process group"):
         process_group("cpu").__enter__()
+
+
+def test_every_rank_stops_by_minutes_at_rank_0s_iteration(tiny_corpus: Path, tmp_path: Path):
+    """Rank 1's clock runs 100× as fast as rank 0's: both stop where rank 0's runs out."""
+    worker = str(Path(__file__).parent / "ddp_minutes_worker.py")
+    run_torchrun([worker, str(tiny_corpus), str(tmp_path / "run"), str(tmp_path)], tmp_path)
+    stopped = [(tmp_path / f"stopped{rank}.txt").read_text() for rank in (0, 1)]
+    assert stopped == ["3 minutes", "3 minutes"]
+    assert [p.name for p in (tmp_path / "run").glob("ckpt-*.pt")] == ["ckpt-0000003.pt"]

@@ -129,7 +129,8 @@ def train_command(
     **options: Any,
 ) -> None:
     """Train a WGAN-GP on the lines of CORPUS, cut or padded to --seq-len characters."""
-    from textgan.cli.display import TrainingDisplay  # inside: Ctrl-C while importing is clean
+    # imported here: Ctrl-C while importing is clean
+    from textgan.cli.display import TrainingDisplay, done_line
     from textgan.training.loop import train
 
     config = _train_config(preset, options, run_dir, resume)
@@ -137,7 +138,7 @@ def train_command(
         result = train(config, corpus, run_dir, heldout=heldout, resume=resume,
                        on_start=display.start, on_step=display.step,
                        on_eval=display.evaluation)  # fmt: skip
-    console.print(f"done: {result.iteration} iterations, checkpoint {result.checkpoint}")
+    console.print(done_line(result, config))
 
 
 def _train_config(
@@ -218,13 +219,26 @@ def eval_command(
 
 @command("plot")
 def plot_command(
-    run_dir: RunDirOption = None,
+    runs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="RUN",
+            show_default=False,
+            help=f"Run directories [default: the newest under {RUNS_ROOT}/].",
+        ),
+    ] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="One more run to draw.")] = None,
     out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("curves.png"),
+    x: Annotated[
+        str, typer.Option("--x", help="iterations, or minutes of training (the logged seconds).")
+    ] = "iterations",
 ) -> None:
-    """Draw the loss and js1..js4 curves of a run (needs: pip install "textgan[plot]")."""
-    from textgan.evaluation.plot import plot_run
+    """Draw the js1..js4, loss and critic-gap curves of one run or several (one colour each,
+    named by the options that differ); needs: pip install "textgan[plot]"."""
+    from textgan.evaluation.plot import plot_runs
 
-    written = plot_run(run_dir or _newest_run(RUNS_ROOT), out)
+    chosen = [*(runs or []), *([run_dir] if run_dir is not None else [])]
+    written = plot_runs(chosen or [_newest_run(RUNS_ROOT)], out, x)
     console.print(f"wrote {written}")
 
 

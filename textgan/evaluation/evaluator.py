@@ -13,8 +13,10 @@ from textgan.config import PAPER_EVAL_LINES, SAMPLE_DEVICE, TrainConfig
 from textgan.data.corpus import EncodedCorpus, encode_corpus
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
+from textgan.evaluation.critic_estimate import CriticBatches, critic_estimates
 from textgan.evaluation.metrics import EvalReference, eval_reference, evaluate, js_scores
 from textgan.evaluation.sampling import generate_ids, load_generator
+from textgan.objectives.losses import Objective
 
 FLOOR_LINES = PAPER_EVAL_LINES  # held-out lines the validation floor scores
 
@@ -28,10 +30,13 @@ class Evaluation:
 class Evaluator:
     """Reference models of a corpus, built once; scores generated samples against them."""
 
-    def __init__(self, encoded: EncodedCorpus, n_samples: int) -> None:
-        """n_samples: generated lines scored per call (a run's --eval-samples)."""
+    def __init__(self, encoded: EncodedCorpus, n_samples: int, seed: int = 0) -> None:
+        """n_samples: generated lines scored per call (a run's --eval-samples); seed: the run's
+        (it chooses the training lines the critic is scored on)."""
         self.vocab: Vocab = encoded.vocab
         self.n_samples = n_samples
+        self.critic_batches = CriticBatches.of(encoded.ids, encoded.heldout_ids, n_samples, seed,
+                                               len(encoded.vocab))  # fmt: skip
         self.reference: EvalReference = eval_reference(
             encoded.ids, encoded.split.train, encoded.split.heldout, len(encoded.vocab)
         )
@@ -43,6 +48,12 @@ class Evaluator:
         ids = generate_ids(generator, self.n_samples, seed=seed).numpy()  # (n, L)
         samples = [self.vocab.decode(row) for row in ids.tolist()]
         return Evaluation(evaluate(ids, samples, self.reference), samples)
+
+    def critic_estimates(
+        self, generator: nn.Module, critic: nn.Module, objective: Objective, seed: int
+    ) -> dict[str, float]:
+        """critic_train, critic_heldout and critic_gap (critic_estimate.critic_estimates)."""
+        return critic_estimates(generator, critic, self.critic_batches, objective, seed)
 
 
 def evaluate_checkpoint(
@@ -72,5 +83,5 @@ def evaluate_checkpoint(
     encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
                             holdout=config.holdout, seed=config.seed, vocab=vocab,
                             max_lines=config.max_lines, other_text=True)  # fmt: skip
-    evaluator = Evaluator(encoded, n)
+    evaluator = Evaluator(encoded, n, config.seed)
     return {"samples": n, **evaluator(generator, seed).scores, **evaluator.floor}

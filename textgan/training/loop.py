@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,9 +16,10 @@ import torch
 from textgan.config import RUNS_ROOT, TrainConfig
 from textgan.data.corpus import EncodedCorpus
 from textgan.engines.choice import Engine, build_engine, choose_engine
-from textgan.errors import TextganError, TrainingInterrupted
+from textgan.errors import TextganError
 from textgan.evaluation.evaluator import Evaluator
 from textgan.models.build import ModelSpec
+from textgan.objectives.losses import Objective
 from textgan.training import runlog
 from textgan.training.checkpoint import (
     checkpoint_path,
@@ -35,6 +34,7 @@ from textgan.training.distributed import (
     main_first,
     process_group,
 )
+from textgan.training.signals import interrupted, stop_signals
 from textgan.training.state import TrainState, build_state, check_resumable, write_checkpoint
 from textgan.training.steps import train_iteration
 
@@ -75,12 +75,21 @@ class RunInfo:
     reseeded_from: str | None = None  # the random streams were saved on this other device type
 
 
+STOPPED_AT_ITERS = "iters"  # TrainResult.stopped: the run reached --iters
+STOPPED_BY_MINUTES = "minutes"  # its --minutes budget ran out first
+
+# The clock of the training time (StepStats.seconds, --minutes); tests replace it.
+clock: Callable[[], float] = time.perf_counter
+
+
 @dataclass(frozen=True)
 class TrainResult:
     run_dir: Path
     iteration: int
     checkpoint: Path
     last: StepStats | None
+    seconds: float = 0.0  # the run's training time, earlier processes' (before --resume) included
+    stopped: str = STOPPED_AT_ITERS  # why training ended: STOPPED_AT_ITERS or STOPPED_BY_MINUTES
 
 
 def train(
@@ -96,15 +105,19 @@ def train(
     generator: ModelSpec = None,
     critic: ModelSpec = None,
 ) -> TrainResult:
-    """Train (or, with resume, continue) a run up to config.iters iterations in total.
+    """Train (or, with resume, continue) a run up to config.iters iterations in total, or until
+    the first iteration that ends past config.minutes of the run's training time (the clock of
+    StepStats.seconds, earlier processes' time included); TrainResult.stopped says which.
 
     generator, critic: your own models (or callables that make them from the run's
     ModelConfig) instead of the built-in conv ResNets — a generator maps noise (B, noise_dim)
     to per-position probabilities (B, L, V) and has an int attribute noise_dim; a critic maps
     (B, L, V) to scores (B,). To resume such a run, pass models of the same classes.
 
-    Every config.eval_every iterations the generator is scored (js1..js4 and word measures) and
-    the scores go to metrics.jsonl, the samples to samples.txt, and the record to on_eval.
+    Every config.eval_every iterations (and at a stop by --minutes) the generator is scored
+    (js1..js4 and word measures) and the critic too (critic_train, critic_heldout, critic_gap:
+    evaluation.critic_estimate); the scores go to metrics.jsonl, the samples to samples.txt, and
+    the record to on_eval.
     Launched by torchrun, the processes train one run together; rank 0 alone writes files and
     calls the callbacks.
     """
@@ -131,8 +144,9 @@ def train(
                              encoded.cache_dir, world.size, state.reseeded_from))  # fmt: skip
         run = _Run(state, engine, run_dir, corpus,
                    encoded.split.heldout_source if heldout else None)  # fmt: skip
-        last = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
-        return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last)
+        last, stopped = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
+        return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last,
+                           state.seconds, stopped)  # fmt: skip
 
 
 def _evaluator(config: TrainConfig, encoded: EncodedCorpus, world: World) -> Evaluator | None:
@@ -140,7 +154,8 @@ def _evaluator(config: TrainConfig, encoded: EncodedCorpus, world: World) -> Eva
     full one), which the other ranks wait out outside any collective."""
     if not config.eval_every:
         return None
-    return main_first(world, lambda: Evaluator(encoded, config.eval_samples), lambda: None)
+    build = functools.partial(Evaluator, encoded, config.eval_samples, config.seed)
+    return main_first(world, build, lambda: None)
 
 
 def _loop(
@@ -148,12 +163,16 @@ def _loop(
     evaluator: Evaluator | None,
     on_step: Callable[[StepStats], None] | None,
     on_eval: Callable[[dict[str, Any]], None] | None,
-) -> StepStats | None:
-    state, config, last, path = run.state, run.state.config, None, None
+) -> tuple[StepStats | None, str]:
+    """Train to --iters, or until --minutes run out: (the last iteration's stats, why it ended)."""
+    state, config, last = run.state, run.state.config, None
     with stop_signals() as received:
         for last in _iterations(run.state, run.engine):
-            # every rank stops at the same iteration (a stuck collective would hang the others)
-            diverged, stop = any_rank([not last.finite, bool(received)], state.world, state.device)
+            # every rank stops at the same iteration (a stuck collective would hang the others):
+            # after a signal to any rank, or when rank 0's clock says --minutes have run out
+            out_of_time = state.world.is_main and run.out_of_time(last)
+            flags = [not last.finite, bool(received), out_of_time]
+            diverged, stop, timed_out = any_rank(flags, state.world, state.device)
             if diverged:
                 raise TextganError(
                     f"training diverged: non-finite loss at iteration {state.iteration} "
@@ -162,20 +181,18 @@ def _loop(
                 )
             if on_step is not None:
                 on_step(last)
-            if evaluator is not None and _due(state.iteration, config.eval_every, config.iters):
+            if evaluator is not None and (timed_out or _due(state.iteration, config.eval_every,
+                                                            config.iters)):  # fmt: skip
                 record = run.evaluate(evaluator, last)
                 if on_eval is not None:
                     on_eval(record)
-            if _due(state.iteration, config.checkpoint_every, config.iters) or stop:
+            if stop or timed_out or _due(state.iteration, config.checkpoint_every, config.iters):
                 path = run.checkpoint(last)
             if stop:
-                signum = received[0] if received else signal.SIGTERM
-                raise TrainingInterrupted(
-                    f"stopped by {signal.Signals(signum).name} at iteration {state.iteration}; "
-                    f"checkpoint {path} written (continue with --resume)",
-                    signum,
-                )
-    return last
+                raise interrupted(received, state.iteration, path)
+            if timed_out:
+                return last, STOPPED_BY_MINUTES
+    return last, STOPPED_AT_ITERS
 
 
 def _on_main(world: World, fn: Callable[..., None], *args: Any) -> None:
@@ -205,30 +222,8 @@ def _prepare_run_dir(
         runlog.truncate_after(run_dir, iteration)
 
 
-@contextlib.contextmanager
-def stop_signals() -> Iterator[list[int]]:
-    """While training: the first SIGINT/SIGTERM asks to stop after the current iteration (and its
-    checkpoint); a second one interrupts at once. Only the main thread can install handlers."""
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if received:
-            raise KeyboardInterrupt
-        received.append(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def _iterations(state: TrainState, engine: Engine) -> Iterator[StepStats]:
-    start = time.perf_counter()
+    start = clock()
     while state.iteration < state.config.iters:
         parts, g_loss = train_iteration(state, engine)
         nan = parts.wasserstein.new_full((), math.nan)
@@ -240,7 +235,7 @@ def _iterations(state: TrainState, engine: Engine) -> Iterator[StepStats]:
         checked = [critic, wasserstein] + ([] if gp is None else [gp])
         checked += [] if g_loss is None else [gen_loss]
         finite = all(math.isfinite(v) for v in checked)
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         yield StepStats(state.iteration, critic, gen_loss, wasserstein, gp, elapsed, finite)
 
 
@@ -261,13 +256,23 @@ class _Run:
     def __post_init__(self) -> None:
         self.offset = self.state.seconds
 
+    def out_of_time(self, stats: StepStats) -> bool:
+        """The run's training time has reached --minutes (never, without one)."""
+        minutes = self.state.config.minutes
+        return minutes is not None and self.offset + stats.seconds >= 60 * minutes
+
     def evaluate(self, evaluator: Evaluator, stats: StepStats) -> dict[str, Any]:
-        result = evaluator(self.state.generator, seed=self.state.config.seed + stats.iteration)
+        """Score the generator, and the critic on training and held-out text; the run's
+        weights, optimisers and random streams are left as they were."""
+        state, seed = self.state, self.state.config.seed + stats.iteration
+        result = evaluator(state.generator, seed=seed)
+        estimates = evaluator.critic_estimates(state.generator, state.critic,
+                                               Objective.of(state.config), seed=seed)  # fmt: skip
         record = {"iteration": stats.iteration, "seconds": round(self.offset + stats.seconds, 3),
                   "critic_loss": stats.critic_loss, "generator_loss": stats.generator_loss,
                   "wasserstein": stats.wasserstein,
                   **({} if stats.gp is None else {"gp": stats.gp}),  # with a penalty only
-                  **result.scores}  # fmt: skip
+                  **result.scores, **estimates}  # fmt: skip
         runlog.append_metrics(self.run_dir, record)
         runlog.append_samples(self.run_dir, stats.iteration, result.samples)
         return record

@@ -31,7 +31,7 @@ from textgan.training.streams import restore_generator
 
 RESUMABLE_OPTIONS = (
     "iters", "checkpoint_every", "keep", "device", "precision", "conv", "engine", "eval_every",
-    "eval_samples",
+    "eval_samples", "minutes",
 )  # fmt: skip
 
 

@@ -3,8 +3,9 @@ standard GAN (at the preset's critic steps and at 1), GAN + GP and hinge + spect
 trained `--preset cpu` for --iters iterations on --seeds seeds; then the `textgan compare
 --group-seeds` table and one `textgan plot` of every run.
 
-Runs go to OUT/<name>_s<seed>, one at a time; a finished run is kept, an unfinished one is
-resumed (--resume), so the sweep can be stopped and started again at will.
+Runs go to OUT/<name>_s<seed>, one at a time, every objective's first seed first; a finished run
+is kept, an unfinished one is resumed (--resume), so the sweep can be stopped and started again
+at will.
 
     TEXTGAN_CORPORA=../shared/corpora python bench/objectives_compare.py --out runs/objectives
 """
@@ -63,7 +64,8 @@ def train(args: argparse.Namespace, name: str, seed: int) -> Path:
 
 def main() -> None:
     args = parse_args()
-    runs = [train(args, name, seed) for name in args.only for seed in args.seeds]
+    # every objective's first seed before any second one: a stopped sweep still compares them all
+    runs = [train(args, name, seed) for seed in args.seeds for name in args.only]
     textgan("compare", *runs, "--group-seeds")
     textgan("plot", *runs, "--out", args.out / "objectives.png")
 

@@ -61,7 +61,7 @@ def test_resume_through_the_cli(tiny_corpus: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (run / "ckpt-0000003.pt").is_file()
     config = json.loads((run / "config.json").read_text())
-    assert config["dim"] == 8
+    assert config["dim"] == 8 and config["iters"] == 3  # the resumed run's options as they are
     changed = invoke(
         "train", tiny_corpus, "--iters", "4", "--dim", "16", "--run-dir", run, "--resume"
     )

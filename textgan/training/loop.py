@@ -218,8 +218,12 @@ def _prepare_run_dir(
 ) -> None:
     if saved is None:
         start_run_dir(run_dir, config, corpus, floor)
-    else:
-        runlog.truncate_after(run_dir, iteration)
+        return
+    runlog.truncate_after(run_dir, iteration)
+    try:  # the options a resume may change (--iters, --minutes, ...) as they now are
+        runlog.write_json(run_dir / runlog.CONFIG, {"corpus": str(corpus), **config.to_dict()})
+    except OSError as err:
+        raise TextganError(f"cannot write to run dir {run_dir}: {err.strerror or err}") from err
 
 
 def _iterations(state: TrainState, engine: Engine) -> Iterator[StepStats]:

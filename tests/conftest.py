@@ -56,7 +56,10 @@ def tiny_corpus(tmp_path: Path) -> Path:
     return path
 
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+# marked `cuda`, so `pytest -m cuda` selects (and --collect-only lists) them on any machine
+NO_CUDA = not torch.cuda.is_available()
+CUDA_MARKS = [pytest.mark.cuda, pytest.mark.skipif(NO_CUDA, reason="needs a CUDA device")]
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA_MARKS)]
 
 
 @pytest.fixture(params=DEVICES)

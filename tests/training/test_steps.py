@@ -1,6 +1,6 @@
 """A training step stays on its device: after a warm-up, a critic step and a generator step make
 every tensor on the run's device and read nothing back to the host, whatever the engine
-(make_engine) and however its convolutions run."""
+(make_engine picks it from the config), its convolutions and the objective."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from torch.utils._device import _device_constructors
 from torch.utils._pytree import tree_leaves
 
 from textgan.config import TrainConfig
+from textgan.engines.fused.conv import CONV_IMPLS
 from textgan.training.state import TrainState, build_state
 from textgan.training.steps import (
     critic_step,
@@ -104,13 +105,11 @@ def no_host_transfers(device: torch.device) -> Iterator[list[str]]:
         yield transfers.calls
 
 
-def warmed_up(
-    corpus: Path, device: torch.device, precision: str, conv: str
-) -> tuple[TrainState, Any]:
+def warmed_up(corpus: Path, device: torch.device, **options: Any) -> tuple[TrainState, Any]:
     """A state past two iterations (the first has no generator step) and a critic step on a
     fake batch of its own: every buffer, weight matrix, optimiser state and kernel choice of
     the steps below is made."""
-    config = TrainConfig(device=str(device), precision=precision, conv=conv, iters=100, **TINY)
+    config = TrainConfig(device=str(device), iters=100, **{**TINY, **options})
     state, _ = build_state(config, corpus)
     engine = make_engine(state)
     for _ in range(2):
@@ -128,25 +127,48 @@ def one_iteration_of_steps(state: TrainState, engine: Any, real_ids: torch.Tenso
     critic_step(state, engine, real_ids)
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_a_step_neither_reads_from_nor_copies_to_the_host(
-    tiny_corpus: Path, device: torch.device, conv_impl: str, precision: str
-) -> None:
-    if device.type == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
+ENGINES = [("fused", conv) for conv in CONV_IMPLS] + [("autograd", "auto")]
+OBJECTIVES = [("hinge", "gp"), ("gan", "lp"), ("wasserstein", "clip"), ("wasserstein", "sn"),
+              ("wasserstein", "none")]  # fmt: skip
+
+
+def assert_steps_stay_on_device(corpus: Path, device: torch.device, **options: Any) -> None:
+    bf16 = options.get("precision") == "bf16"
+    if bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
-    state, engine = warmed_up(tiny_corpus, device, precision, conv_impl)
+    state, engine = warmed_up(corpus, device, **options)
     real_ids = state.real_batch()  # the data order's epoch boundary may copy: outside a step
     with no_host_transfers(state.device) as calls:
         one_iteration_of_steps(state, engine, real_ids)
     assert calls == []
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize(("engine", "conv"), ENGINES)
+def test_a_step_neither_reads_from_nor_copies_to_the_host(
+    tiny_corpus: Path, device: torch.device, engine: str, conv: str, precision: str
+) -> None:
+    assert_steps_stay_on_device(tiny_corpus, device, engine=engine, conv=conv,
+                                precision=precision)  # fmt: skip
+
+
+@pytest.mark.parametrize(("loss", "constraint"), OBJECTIVES)
+def test_every_objective_steps_without_host_transfers(
+    tiny_corpus: Path, device: torch.device, loss: str, constraint: str
+) -> None:
+    """Each loss and constraint, on the engine --engine auto picks for it."""
+    assert_steps_stay_on_device(tiny_corpus, device, loss=loss, constraint=constraint,
+                                precision="fp32")  # fmt: skip
+
+
+@pytest.mark.parametrize(("engine", "conv"), ENGINES)
 def test_buffers_made_inside_a_step_copy_nothing_from_the_host(
-    tiny_corpus: Path, device: torch.device, conv_impl: str
+    tiny_corpus: Path, device: torch.device, engine: str, conv: str
 ) -> None:
     """The first step at a new batch shape makes the engine's buffers for it: on the device.
     (Without the sync check: a backend may time its kernels on a shape's first use.)"""
-    config = TrainConfig(device=str(device), precision="fp32", conv=conv_impl, iters=100, **TINY)
+    config = TrainConfig(device=str(device), precision="fp32", engine=engine, conv=conv, iters=100,
+                         **TINY)  # fmt: skip
     state, _ = build_state(config, tiny_corpus)
     engine = make_engine(state)
     train_iteration(state, engine)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,21 @@ def tiny_corpus(tmp_path: Path) -> Path:
     return path
 
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+# marked `cuda`, so `pytest -m cuda` selects (and --collect-only lists) them on any machine
+NO_CUDA = not torch.cuda.is_available()
+CUDA_MARKS = [pytest.mark.cuda, pytest.mark.skipif(NO_CUDA, reason="needs a CUDA device")]
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA_MARKS)]
+
+
+@pytest.fixture(autouse=True)
+def backend_settings_restored() -> Iterator[None]:
+    """Training sets process-wide backend flags (TF32 in cuBLAS and cuDNN, cuDNN's benchmark
+    mode): every test leaves them as it found them."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    benchmark = torch.backends.cudnn.benchmark
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+    torch.backends.cudnn.benchmark = benchmark
 
 
 @pytest.fixture(params=DEVICES)

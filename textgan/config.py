@@ -21,7 +21,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_CHOICES = ("auto", "paper", "cpu")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 SAMPLE_DEVICE = "cpu"  # where sample and eval generate: seeded samples are the same everywhere
-PRECISION_CHOICES = ("auto", "fp32", "bf16")
+PRECISION_CHOICES = ("auto", "fp32", "tf32", "bf16")
 CONV_CHOICES = ("auto", "im2col", "native", "winograd")
 LOSS_CHOICES = ("wasserstein", "gan", "hinge")
 CONSTRAINT_CHOICES = ("gp", "lp", "clip", "sn", "none")
@@ -98,7 +98,9 @@ class TrainConfig:
     holdout: int = _option(PAPER_EVAL_LINES, "Lines set aside without held-out text.")
     max_lines: int | None = _option(None, "Use only the first N lines of CORPUS.")
     device: str = _option("auto", "auto, cpu or cuda.")
-    precision: str = _option("auto", "auto (bf16 where fast), fp32 or bf16.")
+    precision: str = _option(
+        "auto", "auto (bf16 where fast, else fp32), fp32 (IEEE), tf32 (TF32 on CUDA) or bf16."
+    )
     conv: str = _option("auto", "auto (the faster here), im2col, native or winograd convolutions.")
     seed: int = _option(0, "Random seed.")
     minutes: float | None = _option(

@@ -54,6 +54,22 @@ def test_train_then_sample_end_to_end(tiny_corpus: Path, tmp_path: Path, monkeyp
     assert warm.exit_code == 0 and len(warm.stdout.splitlines()) == 50
 
 
+def test_precision_tf32_is_accepted_and_may_change_on_resume(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """tf32 is fp32 with TF32 products on CUDA; on a CPU (TINY's) the start table says fp32."""
+    run = tmp_path / "run"
+    for iters, precision in (("2", "tf32"), ("3", "fp32"), ("4", "tf32")):
+        resume = ["--resume"] if iters != "2" else [*TINY]
+        result = invoke("train", tiny_corpus, "--iters", iters, "--run-dir", run,
+                        "--precision", precision, *resume)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        shown = [line for line in result.stdout.splitlines() if "│ precision " in line]
+        assert len(shown) == 1 and shown[0].split()[3] == "fp32", shown
+        saved = torch.load(run / f"ckpt-000000{iters}.pt", weights_only=True)
+        assert saved["config"]["precision"] == precision and saved["iteration"] == int(iters)
+
+
 def test_resume_through_the_cli(tiny_corpus: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert invoke("train", tiny_corpus, *TINY, "--iters", "2", "--run-dir", run).exit_code == 0

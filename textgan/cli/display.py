@@ -142,7 +142,7 @@ def config_table(info: RunInfo) -> Table:
     rows |= {
         "device": str(info.device),
         "processes": f"{info.world_size} (batch {info.world_size * info.config.batch_size} in all)",
-        "precision": info.precision,
+        "precision": _precision(info),
         "engine": f"{info.engine} ({info.engine_reason})",
         "conv": info.conv or "the models' own layers",
         "training lines": f"{info.num_lines:,}",
@@ -154,6 +154,14 @@ def config_table(info: RunInfo) -> Table:
     for key, value in rows.items():
         table.add_row(key, value)
     return table
+
+
+def _precision(info: RunInfo) -> str:
+    """What the products run in, and why when it is not what --precision named (tf32 off CUDA)."""
+    asked = info.config.precision
+    if asked in ("auto", info.precision):
+        return info.precision
+    return f"{info.precision} (--precision {asked} is {info.precision} on {info.device.type})"
 
 
 def _corpus_encoding(info: RunInfo) -> str:

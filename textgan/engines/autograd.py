@@ -12,6 +12,7 @@ from torch import nn
 from textgan.data.sampler import one_hot
 from textgan.errors import TextganError
 from textgan.objectives.losses import CriticLoss, Objective, critic_loss, generator_loss
+from textgan.training.device import precision_name
 
 
 class AutogradEngine:
@@ -28,7 +29,8 @@ class AutogradEngine:
 
     @property
     def precision(self) -> str:
-        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
+        """bf16, tf32 or fp32: what its products run in now (device.precision_name)."""
+        return precision_name(self.dtype, next(self.critic.parameters()).device)
 
     def generate(self, noise: torch.Tensor) -> torch.Tensor:
         """Noise (N, noise_dim) → per-position probabilities (N, L, V), fp32, no gradient."""

@@ -81,7 +81,7 @@ def build_state(
     """Everything a run needs on its device, fresh or restored from a checkpoint; generator and
     critic: a caller's models (models.build.run_models), else the built-in ones."""
     device = device if device is not None else resolve_device(config.device)
-    tune_backend(device)
+    tune_backend(device, config.precision)
     vocab = Vocab(saved["vocab"]) if saved is not None else None
     encoding = dict(seq_len=config.seq_len, max_vocab=config.max_vocab, heldout=heldout,
                     holdout=config.holdout, seed=config.seed, vocab=vocab,

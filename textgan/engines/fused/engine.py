@@ -15,6 +15,7 @@ from textgan.engines.fused.generator import (
 from textgan.engines.fused.residual import StackBuffers, stack_buffers
 from textgan.models.resnet import Critic, Generator
 from textgan.objectives.losses import CriticLoss, Objective
+from textgan.training.device import precision_name
 
 
 def fused_refusal(
@@ -60,7 +61,8 @@ class FusedEngine:
 
     @property
     def precision(self) -> str:
-        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
+        """bf16, tf32 or fp32: what its products run in now (device.precision_name)."""
+        return precision_name(self.dtype, self.critic.fc.weight.device)
 
     def generate(self, noise: torch.Tensor) -> torch.Tensor:
         """Noise (N, noise_dim) → softmax rows (N, L, V), fp32, with no gradient."""

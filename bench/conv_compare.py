@@ -36,7 +36,7 @@ def main() -> None:
     for conv in args.convs:
         args.conv = conv
         states[conv] = make_state(args, args.precision)
-    precision = next(iter(states.values())).engine.precision
+    precision = next(iter(states.values())).precision
     print(f"precision={precision} dim={args.dim} critic_iters={args.critic_iters} "
           f"batch={args.batch_size} seq_len={args.seq_len}")  # fmt: skip
     rates: dict[str, list[float]] = {conv: [] for conv in args.convs}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,21 @@ def tiny_corpus(tmp_path: Path) -> Path:
     return path
 
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+# marked `cuda`, so `pytest -m cuda` selects (and --collect-only lists) them on any machine
+NO_CUDA = not torch.cuda.is_available()
+CUDA_MARKS = [pytest.mark.cuda, pytest.mark.skipif(NO_CUDA, reason="needs a CUDA device")]
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA_MARKS)]
+
+
+@pytest.fixture(autouse=True)
+def backend_settings_restored() -> Iterator[None]:
+    """Training sets process-wide backend flags (TF32 in cuBLAS and cuDNN, cuDNN's benchmark
+    mode): every test leaves them as it found them."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    benchmark = torch.backends.cudnn.benchmark
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+    torch.backends.cudnn.benchmark = benchmark
 
 
 @pytest.fixture(params=DEVICES)
@@ -117,6 +132,23 @@ def one_hot_batch(b: int, length: int, v: int, seed: int, dtype=torch.float32) -
 
 def linear_critic(weight: torch.Tensor):
     return lambda x: (x * weight).sum(dim=(1, 2))  # D(x) = <W, x>, ∇D = W everywhere
+
+
+def cuda_state(seed: int = 0) -> torch.Tensor:
+    """A generator state in CUDA's format: Philox's (seed, offset), two 64-bit ints, as 16 bytes."""
+    return torch.tensor([seed, 4], dtype=torch.int64).view(torch.uint8)  # (16,)
+
+
+def as_saved_on_cuda(saved: dict) -> dict:
+    """A loaded checkpoint's payload as a CUDA run would hold it: noise and interpolation states
+    of CUDA generators. The data order's generator is a CPU one on every device; it is rewritten
+    too, so that every saved state is checked before it is set."""
+    rng = saved["rng"]
+    key = "epoch_rng" if "epoch_rng" in rng["sampler"] else "rng"  # else the whole order's
+    sampler = {**rng["sampler"], key: cuda_state(3)}
+    payload = {**saved, "rng": {**rng, "noise": cuda_state(1), "alpha": cuda_state(2),
+                                "sampler": sampler}}  # fmt: skip
+    return {k: v for k, v in payload.items() if k not in ("format", "format_version")}
 
 
 class SamplerAsSavedBefore:

@@ -7,8 +7,8 @@ from textgan.data.vocab import Vocab, train_vocab
 from textgan.errors import TextganError
 from textgan.evaluation.sampling import sample
 from textgan.models.resnet import Critic, Generator
+from textgan.objectives.losses import critic_loss, generator_loss
 from textgan.objectives.penalty import gradient_penalty, interpolate
-from textgan.objectives.wasserstein import critic_loss, generator_loss
 from textgan.training.checkpoint import load_checkpoint
 from textgan.training.loop import StepStats, TrainResult, train
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 PRESET_CHOICES = ("auto", "paper", "cpu")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-PRECISION_CHOICES = ("auto", "fp32", "bf16")
+SAMPLE_DEVICE = "cpu"  # where sample and eval generate: seeded samples are the same everywhere
+PRECISION_CHOICES = ("auto", "fp32", "tf32", "bf16")
 CONV_CHOICES = ("auto", "im2col", "native", "winograd")
+LOSS_CHOICES = ("wasserstein", "gan", "hinge")
+CONSTRAINT_CHOICES = ("gp", "lp", "clip", "sn", "none")
+PENALTY_CONSTRAINTS = ("gp", "lp")  # the constraints that are a penalty weighted by --gp-weight
+OPTIMIZER_CHOICES = ("adam", "rmsprop")
+CRITIC_NORM_CHOICES = ("none", "layer")
+ENGINE_CHOICES = ("auto", "fused", "autograd")
+DEFAULT_GP_WEIGHT = 10.0  # λ, the paper's
+DEFAULT_CLIP = 0.01  # the WGAN paper's clipping bound
 WINOGRAD_TILE = 4  # outputs per tile of --conv winograd: --seq-len must be a multiple
 PAPER_EVAL_LINES = 640  # the paper's 10 batches of 64: samples scored, floor and held-out lines
 RUNS_ROOT = Path("runs")  # where runs go, and where sample/eval/plot look for the newest
@@ -35,15 +45,19 @@ class ModelConfig:
     dim: int = 512
     n_blocks: int = 5
     noise_dim: int = 128
+    critic_norm: str = "none"  # CRITIC_NORM_CHOICES: normalisation in the critic's blocks
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "seq_len", "dim", "n_blocks", "noise_dim"):
             _require_positive(name, getattr(self, name))
+        _require_choice("critic_norm", self.critic_norm, CRITIC_NORM_CHOICES)
 
 
-def _option(default: Any, help: str) -> Any:
-    """A TrainConfig field that is also a `textgan train` option, with its --help text."""
-    return field(default=default, metadata={"help": help})
+def _option(default: Any, help: str, shown: str | None = None) -> Any:
+    """A TrainConfig field that is also a `textgan train` option, with its --help text (and the
+    default --help shows, where it is not the field's own)."""
+    metadata = {"help": help} if shown is None else {"help": help, "shown": shown}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -58,9 +72,24 @@ class TrainConfig:
     n_blocks: int = _option(5, "Residual blocks per net.")
     seq_len: int = _option(32, "Characters per line.")
     noise_dim: int = 128
-    lr: float = _option(1e-4, "Adam learning rate.")
+    lr: float = _option(1e-4, "Learning rate of both optimisers.")
     betas: tuple[float, float] = (0.5, 0.9)
-    gp_weight: float = _option(10.0, "Gradient penalty weight λ.")
+    loss: str = _option("wasserstein", "wasserstein, gan (non-saturating) or hinge.")
+    constraint: str = _option(
+        "gp", "How the critic is kept Lipschitz: gp (two-sided penalty), lp (one-sided), "
+        "clip (weight clipping), sn (spectral norm) or none."
+    )  # fmt: skip
+    gp_weight: float | None = _option(
+        None, "Penalty weight λ (gp and lp only).", shown=f"{DEFAULT_GP_WEIGHT} with gp, lp"
+    )
+    clip: float | None = _option(
+        None, "Clipping bound c (clip only).", shown=f"{DEFAULT_CLIP} with clip"
+    )
+    optimizer: str = _option("adam", "adam (betas 0.5, 0.9) or rmsprop (alpha 0.99).")
+    critic_norm: str = _option("none", "Normalisation in the critic's blocks: none or layer.")
+    engine: str = _option(
+        "auto", "auto (fused where it runs the configuration), fused or autograd."
+    )
     max_vocab: int = _option(2048, "Vocabulary size incl. pad and unk.")
     checkpoint_every: int = _option(500, "Iterations between checkpoints.")
     keep: int = _option(3, "Newest checkpoints kept.")
@@ -69,9 +98,15 @@ class TrainConfig:
     holdout: int = _option(PAPER_EVAL_LINES, "Lines set aside without held-out text.")
     max_lines: int | None = _option(None, "Use only the first N lines of CORPUS.")
     device: str = _option("auto", "auto, cpu or cuda.")
-    precision: str = _option("auto", "auto (bf16 where fast), fp32 or bf16.")
+    precision: str = _option(
+        "auto", "auto (bf16 where fast, else fp32), fp32 (IEEE), tf32 (TF32 on CUDA) or bf16."
+    )
     conv: str = _option("auto", "auto (the faster here), im2col, native or winograd convolutions.")
     seed: int = _option(0, "Random seed.")
+    minutes: float | None = _option(
+        None, "Stop after the first iteration past this many minutes of training (earlier "
+        "processes' time included on --resume); then evaluate and checkpoint.", shown="no limit"
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         for name in ("iters", "batch_size", "critic_iters", "dim", "n_blocks", "seq_len"):
@@ -84,8 +119,9 @@ class TrainConfig:
             raise TextganError(f"--eval-every must be >= 0, got {self.eval_every}")
         if not self.lr > 0:
             raise TextganError(f"--lr must be positive, got {self.lr}")
-        if not self.gp_weight >= 0:
-            raise TextganError(f"--gp-weight must be >= 0, got {self.gp_weight}")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise TextganError(f"--minutes must be finite and positive, got {self.minutes}")
+        self._check_objective()
         if self.max_vocab < 3:
             raise TextganError(
                 f"--max-vocab must be at least 3 (pad, unk, one character), got {self.max_vocab}"
@@ -94,22 +130,40 @@ class TrainConfig:
             raise TextganError(
                 f"--device must be one of {', '.join(DEVICE_CHOICES)}, got {self.device!r}"
             )
-        if self.precision not in PRECISION_CHOICES:
-            raise TextganError(
-                f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.precision!r}"
-            )
-        if self.conv not in CONV_CHOICES:
-            raise TextganError(
-                f"--conv must be one of {', '.join(CONV_CHOICES)}, got {self.conv!r}"
-            )
+        _require_choice("precision", self.precision, PRECISION_CHOICES)
+        _require_choice("conv", self.conv, CONV_CHOICES)
         if self.conv == "winograd" and self.seq_len % WINOGRAD_TILE:
             raise TextganError(
                 f"--conv winograd computes tiles of {WINOGRAD_TILE} positions: --seq-len must "
                 f"be a multiple of {WINOGRAD_TILE}, got {self.seq_len}"
             )
 
+    def _check_objective(self) -> None:
+        """Choices exist, and --gp-weight and --clip are given only where they apply (then
+        their defaults fill in)."""
+        for name, choices in (("loss", LOSS_CHOICES), ("constraint", CONSTRAINT_CHOICES),
+                              ("optimizer", OPTIMIZER_CHOICES), ("engine", ENGINE_CHOICES),
+                              ("critic_norm", CRITIC_NORM_CHOICES)):  # fmt: skip
+            _require_choice(name, getattr(self, name), choices)
+        for name, constraints, default in (("gp_weight", PENALTY_CONSTRAINTS, DEFAULT_GP_WEIGHT),
+                                           ("clip", ("clip",), DEFAULT_CLIP)):  # fmt: skip
+            flag, value = "--" + name.replace("_", "-"), getattr(self, name)
+            if self.constraint not in constraints:
+                if value is not None:
+                    raise TextganError(
+                        f"{flag} applies only to --constraint "
+                        f"{' or '.join(constraints)}, not {self.constraint}"
+                    )
+                continue
+            if value is None:
+                object.__setattr__(self, name, default)  # frozen: filled in once, here
+            elif not math.isfinite(value) or value < 0 or (name == "clip" and value == 0):
+                bound = ">= 0" if name == "gp_weight" else "positive"
+                raise TextganError(f"{flag} must be finite and {bound}, got {value}")
+
     def model_config(self, vocab_size: int) -> ModelConfig:
-        return ModelConfig(vocab_size, self.seq_len, self.dim, self.n_blocks, self.noise_dim)
+        return ModelConfig(vocab_size, self.seq_len, self.dim, self.n_blocks, self.noise_dim,
+                           self.critic_norm)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -137,6 +191,12 @@ def resolve_config(preset: str, device_type: str, **overrides: Any) -> TrainConf
     values = dict(PRESETS[preset])
     values.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**values)
+
+
+def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        flag = "--" + name.replace("_", "-")
+        raise TextganError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def _require_positive(name: str, value: int) -> None:

@@ -1,4 +1,5 @@
 import dataclasses
+import itertools
 import json
 import subprocess
 import sys
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_one_line_error, tree_hash
+from conftest import as_saved_on_cuda, assert_one_line_error, tree_hash
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -53,6 +54,22 @@ def test_train_then_sample_end_to_end(tiny_corpus: Path, tmp_path: Path, monkeyp
     assert warm.exit_code == 0 and len(warm.stdout.splitlines()) == 50
 
 
+def test_precision_tf32_is_accepted_and_may_change_on_resume(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """tf32 is fp32 with TF32 products on CUDA; on a CPU (TINY's) the start table says fp32."""
+    run = tmp_path / "run"
+    for iters, precision in (("2", "tf32"), ("3", "fp32"), ("4", "tf32")):
+        resume = ["--resume"] if iters != "2" else [*TINY]
+        result = invoke("train", tiny_corpus, "--iters", iters, "--run-dir", run,
+                        "--precision", precision, *resume)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        shown = [line for line in result.stdout.splitlines() if "│ precision " in line]
+        assert len(shown) == 1 and shown[0].split()[3] == "fp32", shown
+        saved = torch.load(run / f"ckpt-000000{iters}.pt", weights_only=True)
+        assert saved["config"]["precision"] == precision and saved["iteration"] == int(iters)
+
+
 def test_resume_through_the_cli(tiny_corpus: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert invoke("train", tiny_corpus, *TINY, "--iters", "2", "--run-dir", run).exit_code == 0
@@ -60,11 +77,50 @@ def test_resume_through_the_cli(tiny_corpus: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (run / "ckpt-0000003.pt").is_file()
     config = json.loads((run / "config.json").read_text())
-    assert config["dim"] == 8
+    assert config["dim"] == 8 and config["iters"] == 3  # the resumed run's options as they are
     changed = invoke(
         "train", tiny_corpus, "--iters", "4", "--dim", "16", "--run-dir", run, "--resume"
     )
     assert_one_line_error(changed, "--dim")
+
+
+def test_resuming_a_run_saved_on_cuda_says_its_streams_were_reseeded(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    from textgan.training.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    assert invoke("train", tiny_corpus, *TINY, "--iters", "2", "--run-dir", run).exit_code == 0
+    checkpoint = run / "ckpt-0000002.pt"
+    save_checkpoint(checkpoint, as_saved_on_cuda(load_checkpoint(checkpoint)))
+    result = invoke("train", tiny_corpus, "--iters", "3", "--run-dir", run, "--resume")
+    assert result.exit_code == 0, result.output
+    line = "random streams re-seeded: the run moved from cuda to cpu"
+    assert result.stdout.count(line) == 1
+    again = invoke("train", tiny_corpus, "--iters", "4", "--run-dir", run, "--resume")
+    assert again.exit_code == 0 and "re-seeded" not in again.stdout
+
+
+def test_minutes_stop_and_resume_through_the_cli(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """With a training clock 10 s later at every reading, --minutes 0.5 ends at iteration 3
+    and says so last; --resume may raise the budget."""
+    from textgan.training import loop
+
+    ticks = itertools.count()
+    monkeypatch.setattr(loop, "clock", lambda: 10.0 * next(ticks))
+    run = tmp_path / "run"
+    args = ["train", tiny_corpus, *TINY, "--iters", "50", "--eval-every", "0", "--run-dir", run]
+    first = invoke(*args, "--minutes", "0.5")
+    assert first.exit_code == 0, first.output
+    last = " ".join(first.stdout.split("done:", 1)[1].split())  # rich wraps the line
+    assert last.startswith("--minutes 0.5 ran out after 0.50 minutes of training, at "
+                           "iteration 3 of 50; checkpoint")  # fmt: skip
+    assert "--resume" in last and (run / "ckpt-0000003.pt").is_file()
+    resumed = invoke(*args, "--resume", "--minutes", "1")
+    assert resumed.exit_code == 0, resumed.output
+    assert "iteration 6 of 50" in " ".join(resumed.stdout.split())
 
 
 def test_cli_options_are_the_config_fields() -> None:
@@ -83,7 +139,7 @@ def test_cli_options_are_the_config_fields() -> None:
             assert PRESETS["paper"].get(name, field.default) == field.default, name
         else:
             shown = "all" if field.default is None else str(field.default)
-            assert param.show_default == shown, name
+            assert param.show_default == field.metadata.get("shown", shown), name
 
 
 def test_presets_and_explicit_flags() -> None:
@@ -110,6 +166,10 @@ def test_presets_and_explicit_flags() -> None:
         (["train", "{corpus}", "--device", "tpu"], ["--device"]),
         (["train", "{corpus}", "--preset", "huge"], ["--preset"]),
         (["train", "{corpus}", "--resume"], ["--run-dir"]),
+        (["train", "{corpus}", *TINY, "--minutes", "0"], ["--minutes", "positive", "got 0"]),
+        (["train", "{corpus}", *TINY, "--minutes", "-2"], ["--minutes", "got -2"]),
+        (["train", "{corpus}", *TINY, "--minutes", "nan"], ["--minutes", "finite"]),
+        (["train", "{corpus}", *TINY, "--minutes", "inf"], ["--minutes", "finite"]),
         (["train", "{corpus}", "--resume", "--run-dir", "{dir}/nothing"], ["no checkpoint"]),
         (["sample", "-n", "0", "--checkpoint", "{dir}/ckpt.pt"], ["-n"]),
         (["sample", "--checkpoint", "{dir}/empty.txt"], ["not a readable checkpoint"]),
@@ -140,5 +200,10 @@ def test_sample_without_any_run(tmp_path: Path, monkeypatch) -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_without_cuda(tiny_corpus: Path) -> None:
-    assert_one_line_error(invoke("train", tiny_corpus, "--device", "cuda"), "CUDA is not available")
+@pytest.mark.parametrize("command", ["train {corpus}", "sample", "eval", "eval --json"])
+def test_cuda_without_cuda(command: str, tiny_corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = tree_hash(tmp_path)
+    result = invoke(*command.format(corpus=tiny_corpus).split(), "--device", "cuda")
+    assert_one_line_error(result, "--device cuda", "CUDA is not available")
+    assert tree_hash(tmp_path) == before

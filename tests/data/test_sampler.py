@@ -48,6 +48,9 @@ def test_fewer_lines_than_a_batch_is_refused() -> None:
         BatchSampler(np.zeros((3, 4), dtype=np.uint8), 8, torch.device("cpu"), seed=0)
 
 
+CUDA_STATE = torch.tensor([5, 0], dtype=torch.int64).view(torch.uint8)  # Philox's seed, offset
+
+
 def saved_size(state: dict) -> int:
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -115,3 +118,35 @@ def test_a_state_with_the_whole_order_restores_the_same_next_batches() -> None:
     assert torch.equal(before.next(), restored.next())  # the third epoch's first batch
     assert "order" not in restored.state_dict()
     assert all(torch.equal(before.next(), restored.next()) for _ in range(10))
+
+
+def test_a_whole_order_saved_on_cuda_keeps_its_epoch_and_reseeds_the_next() -> None:
+    ids = np.arange(60, dtype=np.uint8).reshape(30, 2)
+    a = SamplerAsSavedBefore(ids, 7, seed=1)
+    for _ in range(2):
+        a.next()
+    state = {**a.state_dict(), "rng": CUDA_STATE}
+    b, c = (BatchSampler(ids, 7, torch.device("cpu"), seed=1) for _ in range(2))
+    assert b.load_state_dict(state, iteration=2) == c.load_state_dict(state, iteration=2) == "cuda"
+    for _ in range(2):  # the rest of the epoch (4 batches of 7 of 30 rows): the saved order
+        assert torch.equal(a.next(), b.next())
+        c.next()
+    later_b, later_c = (torch.cat([s.next() for _ in range(4)]) for s in (b, c))
+    assert torch.equal(later_b, later_c)  # re-seeded the same way each time
+    assert not torch.equal(later_b, torch.cat([a.next() for _ in range(4)]))
+
+
+def test_an_epoch_state_saved_on_cuda_starts_a_reseeded_epoch() -> None:
+    """Without the whole order, the epoch's order cannot be drawn again from a state of another
+    device type: a new epoch starts, drawn from the re-seeded generator, the same every time."""
+    ids = np.arange(60, dtype=np.uint8).reshape(30, 2)
+    a = BatchSampler(ids, 7, torch.device("cpu"), seed=1)
+    for _ in range(2):
+        a.next()
+    state = {**a.state_dict(), "epoch_rng": CUDA_STATE}
+    b, c = (BatchSampler(ids, 7, torch.device("cpu"), seed=1) for _ in range(2))
+    assert b.load_state_dict(state, iteration=2) == c.load_state_dict(state, iteration=2) == "cuda"
+    epoch_b, epoch_c = (torch.cat([s.next() for _ in range(4)]) for s in (b, c))
+    assert torch.equal(epoch_b, epoch_c)
+    assert len(set(epoch_b[:, 0].tolist())) == 28  # a whole epoch: 28 different rows of 30
+    assert not torch.equal(epoch_b, torch.cat([a.next() for _ in range(4)]))

@@ -29,6 +29,7 @@ def test_training_writes_metrics_samples_and_floor(tiny_corpus: Path, tmp_path: 
             record
         )
         assert all(0.0 <= record[k] <= 1.0 for k in SCORES)
+        assert record["critic_gap"] == record["critic_train"] - record["critic_heldout"]
     assert records[0]["seconds"] <= records[-1]["seconds"]
     samples = (tmp_path / "run" / "samples.txt").read_text().splitlines()
     assert samples[0] == "# iteration 2" and len(samples) == 3 * 33

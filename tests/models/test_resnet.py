@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from textgan.config import ModelConfig
-from textgan.models.resnet import RESIDUAL_SCALE, ConvLayer, ResBlock, build_models
+from textgan.models.resnet import RESIDUAL_SCALE, ConvLayer, ResBlock, build_models, init_weights
 
 CONFIG = ModelConfig(vocab_size=11, seq_len=12, dim=16, n_blocks=3, noise_dim=128)
 
@@ -33,6 +33,7 @@ def test_critic_has_no_normalisation_layers() -> None:
 
 def test_resblock_is_x_plus_scaled_branch() -> None:
     block = ResBlock(4)
+    init_weights(block, torch.Generator().manual_seed(0))  # ConvLayer leaves weights to it
     x = torch.randn(2, 4, 6)
     branch = block.conv2(torch.relu(block.conv1(torch.relu(x))))
     assert torch.allclose(block(x), x + RESIDUAL_SCALE * branch)
@@ -70,3 +71,27 @@ def test_same_seed_same_weights() -> None:
     c, _ = build_models(CONFIG, seed=4)
     assert torch.equal(a.fc.weight, b.fc.weight)
     assert not torch.equal(a.fc.weight, c.fc.weight)
+
+
+def test_layer_norm_critic_normalises_each_sample_and_scores_it_alone() -> None:
+    config = ModelConfig(vocab_size=6, seq_len=10, dim=8, n_blocks=2, critic_norm="layer")
+    _, critic = build_models(config, 0)
+    outputs = []
+    hooks = [block.norm1.register_forward_hook(lambda m, i, o: outputs.append(o))
+             for block in critic.blocks]  # fmt: skip
+    x = torch.softmax(torch.randn(5, 10, 6, generator=torch.Generator().manual_seed(0)), -1)
+    scores = critic(x)
+    for hook in hooks:
+        hook.remove()
+    assert len(outputs) == 2
+    for out in outputs:  # gain 1 and bias 0 at init: the normalised activations themselves
+        flat = out.flatten(1)  # (B, C·L)
+        assert torch.allclose(flat.mean(1), torch.zeros(5), atol=1e-5)
+        assert torch.allclose(flat.var(1, unbiased=False), torch.ones(5), atol=1e-3)
+    assert torch.allclose(critic(x[2:3]), scores[2:3], atol=1e-5)  # no other sample matters
+    others = torch.softmax(torch.randn(4, 10, 6), -1)
+    assert torch.allclose(critic(torch.cat([x[2:3], others]))[0], scores[2], atol=1e-5)
+    plain = build_models(ModelConfig(vocab_size=6, seq_len=10, dim=8, n_blocks=2), 0)[1]
+    assert [n for n, _ in plain.named_parameters()] == [
+        n for n, _ in critic.named_parameters() if ".norm" not in n
+    ]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import linear_critic, one_hot_batch, simplex_batch
 
-from textgan.objectives.wasserstein import critic_loss, generator_loss
+from textgan.objectives.losses import critic_loss, generator_loss
 
 
 def test_loss_signs() -> None:

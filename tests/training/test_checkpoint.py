@@ -8,9 +8,13 @@ import torch
 from conftest import SamplerAsSavedBefore, make_lines
 
 from textgan import TrainConfig, sample, train
+from textgan.config import ModelConfig
 from textgan.data.corpus import encode_corpus
 from textgan.errors import TextganError
+from textgan.models.build import class_name
+from textgan.models.resnet import build_models
 from textgan.training.checkpoint import (
+    BUILTIN_MODELS,
     list_checkpoints,
     load_checkpoint,
     prune_checkpoints,
@@ -71,6 +75,37 @@ def test_other_format_version_is_refused(run: Path, tmp_path: Path) -> None:
         load_checkpoint(path)
 
 
+def as_format_2(saved: dict) -> dict:
+    """A checkpoint as format 2 wrote it: no model classes, and a config without the options
+    that came with format 3 (a WGAN-GP run with Adam)."""
+    new = ("loss", "constraint", "clip", "optimizer", "critic_norm", "engine")
+    config = {k: v for k, v in saved["config"].items() if k not in new}
+    payload = {k: v for k, v in saved.items() if k != "models"}
+    return {**payload, "format_version": 2, "config": config}
+
+
+def test_format_2_checkpoints_resume_as_wgan_gp_runs(
+    run: Path, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    saved = load_checkpoint(run)
+    old_run = tmp_path / "old2"
+    old_run.mkdir()
+    torch.save(as_format_2(saved), old_run / run.name)
+    upgraded = load_checkpoint(old_run / run.name)
+    assert upgraded["format_version"] == 3
+    assert upgraded["models"] == saved["models"] == BUILTIN_MODELS
+    config = TrainConfig.from_dict(upgraded["config"])
+    assert (config.loss, config.constraint, config.gp_weight) == ("wasserstein", "gp", 10.0)
+    assert (config.optimizer, config.critic_norm) == ("adam", "none")
+    assert sample(old_run / run.name, 8, seed=3) == sample(run, 8, seed=3)
+    assert train(replace(CONFIG, iters=3), tiny_corpus, old_run, resume=True).iteration == 3
+
+
+def test_builtin_model_names_are_the_classes_names() -> None:
+    generator, critic = build_models(ModelConfig(vocab_size=5, seq_len=4, dim=2, n_blocks=1), 0)
+    assert {"generator": class_name(generator), "critic": class_name(critic)} == BUILTIN_MODELS
+
+
 def as_format_1(saved: dict) -> dict:
     """A checkpoint as format 1 wrote it: conv weights and their Adam moments (out, in, kernel)."""
 
@@ -79,7 +114,7 @@ def as_format_1(saved: dict) -> dict:
             k: v.permute(2, 1, 0).contiguous() if v.dim() == 3 else v for k, v in tensors.items()
         }
 
-    payload = {**saved, "format_version": 1}
+    payload = {**as_format_2(saved), "format_version": 1}
     for net, optimizer in (("generator", "opt_g"), ("critic", "opt_c")):
         payload[net] = old(saved[net])
         state = {i: old(moments) for i, moments in saved[optimizer]["state"].items()}
@@ -96,7 +131,7 @@ def test_format_1_checkpoints_are_read_with_their_conv_weights_reordered(
     old_run.mkdir()
     torch.save(as_format_1(saved), old_run / run.name)
     upgraded = load_checkpoint(old_run / run.name)
-    assert upgraded["format_version"] == 2
+    assert upgraded["format_version"] == 3
     for net, optimizer in (("generator", "opt_g"), ("critic", "opt_c")):
         for key, value in saved[net].items():
             assert torch.equal(upgraded[net][key], value), key

@@ -1,14 +1,25 @@
-"""Two CPU processes (gloo) under torchrun: the distributed gradient penalty is the penalty."""
+"""Processes under torchrun on CPUs (gloo): two train as one; rank 0 alone builds the corpus
+cache and the evaluation while the others wait outside any collective; one process still joins
+a group; on CUDA each process joins NCCL bound to its GPU (the calls checked, not run)."""
 
+import itertools
+import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 
+from textgan import train
 from textgan.config import TrainConfig
+from textgan.errors import TextganError
+from textgan.training import distributed
+from textgan.training.checkpoint import load_checkpoint
+from textgan.training.distributed import World, main_first, process_group
 from textgan.training.state import build_state
 from textgan.training.steps import make_engine, train_iteration
 
@@ -80,3 +91,147 @@ def test_torchrun_train_writes_one_run_dir(tiny_corpus: Path, tmp_path: Path) ->
     assert [line.split()[-1] for line in (runs[0] / "samples.txt").read_text().splitlines()
             if line.startswith("# iteration")] == ["2", "3"]  # fmt: skip
     assert "batch 16 in all" in result.stdout
+
+
+def test_rank_0_alone_builds_the_cache_and_the_evaluation_while_no_rank_waits_in_a_collective(
+    tmp_path: Path,
+) -> None:
+    """Rank 1 takes the corpus from the cache rank 0 wrote, having waited for its manifest on
+    disk, not inside a collective; where no cache can be written, it encodes the corpus itself
+    once rank 0 is done. Only rank 0, which evaluates, builds the evaluation's references."""
+    from conftest import make_lines
+
+    text = "\n".join(make_lines(300)) + "\n"
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "tiny.txt").write_text(text)
+    (tmp_path / "locked" / "tiny.txt").write_text(text)
+    (tmp_path / "locked").chmod(0o555)  # no write bit: no cache, even for root
+    worker = str(Path(__file__).parent / "rank_worker.py")
+    try:
+        run_torchrun([worker, str(tmp_path / "tiny.txt"), str(tmp_path / "locked" / "tiny.txt"),
+                      str(tmp_path)], tmp_path)  # fmt: skip
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    built, waits = ranks[0].pop("built"), ranks[1].pop("collectives")
+    # rank 0 alone wrote (or tried to write) both caches and built the evaluation
+    assert len(built) == 3 and ranks[1].pop("built") == []
+    assert waits and ranks[0].pop("collectives")
+    overlaps = [(b, w) for b in built for w in waits if w[0] < b[1] and b[0] < w[1]]
+    assert overlaps == []
+    lines = ranks[0]["lines"]
+    assert ranks[0] == {"cached": False, "lines": lines, "read_only_cache": False,
+                        "read_only_lines": lines, "evaluators": 1}  # fmt: skip
+    assert ranks[1] == {**ranks[0], "cached": True, "evaluators": 0}
+    assert not (tmp_path / "locked" / "tiny.txt.textgan").exists()
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> dist.Store:
+    """The process group's key-value store, in memory, for ranks simulated one after another."""
+    store = dist.HashStore()
+    monkeypatch.setattr(dist.distributed_c10d, "_get_default_store", lambda: store)
+    monkeypatch.setattr(dist, "barrier", lambda *a, **k: pytest.fail("a barrier ran"))
+    monkeypatch.setattr(distributed, "POLL_SECONDS", 0.01)
+    return store
+
+
+def as_rank(rank: int, build, otherwise, find, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(distributed, "_builds", itertools.count())  # each rank's first call
+    return main_first(World(rank, 2), build, otherwise, find)
+
+
+def test_other_ranks_poll_for_what_rank_0_builds(store, monkeypatch) -> None:
+    polls = []
+
+    def find() -> str | None:
+        polls.append(1)
+        return "cache" if len(polls) == 3 else None
+
+    never = lambda: pytest.fail("rank 1 built")  # noqa: E731
+    assert as_rank(1, never, never, find, monkeypatch) == "cache"
+    assert len(polls) == 3
+
+
+def test_other_ranks_go_on_when_rank_0_is_done_and_left_nothing(store, monkeypatch) -> None:
+    never = lambda: pytest.fail("rank 0 waited")  # noqa: E731
+    assert as_rank(0, lambda: "rank 0's", never, never, monkeypatch) == "rank 0's"
+    assert store.check(["textgan/main_first/0"])
+    otherwise = as_rank(1, lambda: "built", lambda: "otherwise", lambda: None, monkeypatch)
+    assert otherwise == "otherwise"
+
+
+def test_rank_0_failing_still_lets_the_others_go_on(store, monkeypatch) -> None:
+    def fail() -> str:
+        raise TextganError("no text lines")
+
+    with pytest.raises(TextganError):
+        as_rank(0, fail, fail, lambda: None, monkeypatch)
+    with pytest.raises(TextganError):  # the same error on every rank, none left waiting
+        as_rank(1, lambda: "built", fail, lambda: None, monkeypatch)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun_env(monkeypatch: pytest.MonkeyPatch, size: int, rank: int) -> None:
+    for name, value in {"WORLD_SIZE": size, "RANK": rank, "LOCAL_RANK": rank,
+                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": free_port(),
+                        "GLOO_SOCKET_IFNAME": "lo"}.items():  # fmt: skip
+        monkeypatch.setenv(name, str(value))
+
+
+def test_a_one_process_torchrun_trains_in_a_gloo_group(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WORLD_SIZE=1 still joins a process group, so a 1-GPU check runs the collectives that
+    several GPUs run; alone, they change nothing: the run equals a plain one."""
+    config = TrainConfig(batch_size=BATCH, iters=2, **DDP_CONFIG)
+    plain = train(config, tiny_corpus, tmp_path / "plain")
+    torchrun_env(monkeypatch, size=1, rank=0)
+    seen = []
+    on_start = lambda info: seen.append((dist.get_backend(), dist.get_world_size()))  # noqa: E731
+    grouped = train(config, tiny_corpus, tmp_path / "grouped", on_start=on_start)
+    assert seen == [("gloo", 1)] and not dist.is_initialized()
+    a, b = (load_checkpoint(r.checkpoint) for r in (plain, grouped))
+    for net in ("generator", "critic"):
+        for key, value in a[net].items():
+            assert torch.equal(value, b[net][key]), key
+
+
+def test_on_cuda_each_process_joins_nccl_bound_to_its_gpu(monkeypatch) -> None:
+    calls = []
+    torchrun_env(monkeypatch, size=2, rank=1)
+    monkeypatch.setattr(distributed, "resolve_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("set", device)))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group",
+                        lambda *args, **kwargs: calls.append(("init", args, kwargs)))  # fmt: skip
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append(("destroy",)))
+    with process_group("cuda") as (world, device):
+        assert (world.rank, world.size, device) == (1, 2, torch.device("cuda", 1))
+    gpu = torch.device("cuda", 1)
+    assert calls == [("set", gpu), ("init", ("nccl",), {"device_id": gpu}), ("destroy",)]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(TextganError, match="LOCAL_RANK 1: this machine has 1 GPU"):
+        process_group("cuda").__enter__()
+
+
+def test_a_torchrun_environment_without_its_rendezvous_is_one_error(monkeypatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    with pytest.raises(TextganError, match="cannot join the torchrun process group"):
+        process_group("cpu").__enter__()
+
+
+def test_every_rank_stops_by_minutes_at_rank_0s_iteration(tiny_corpus: Path, tmp_path: Path):
+    """Rank 1's clock runs 100× as fast as rank 0's: both stop where rank 0's runs out."""
+    worker = str(Path(__file__).parent / "ddp_minutes_worker.py")
+    run_torchrun([worker, str(tiny_corpus), str(tmp_path / "run"), str(tmp_path)], tmp_path)
+    stopped = [(tmp_path / f"stopped{rank}.txt").read_text() for rank in (0, 1)]
+    assert stopped == ["3 minutes", "3 minutes"]
+    assert [p.name for p in (tmp_path / "run").glob("ckpt-*.pt")] == ["ckpt-0000003.pt"]

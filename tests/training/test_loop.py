@@ -1,3 +1,4 @@
+import itertools
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,10 @@ import torch
 from textgan import TrainConfig, train
 from textgan.engines.fused.engine import FusedEngine
 from textgan.errors import TextganError
+from textgan.training import loop
 from textgan.training.checkpoint import list_checkpoints, load_checkpoint
+from textgan.training.loop import STOPPED_AT_ITERS, STOPPED_BY_MINUTES
+from textgan.training.runlog import read_metrics
 
 TINY = dict(dim=8, n_blocks=1, seq_len=12, batch_size=16, critic_iters=2, device="cpu")
 
@@ -127,3 +131,68 @@ def test_bad_corpora_are_refused(tmp_path: Path) -> None:
     assert "binary" in messages["binary.bin"]
     with pytest.raises(TextganError, match="directory"):
         train(tiny_config(), tmp_path, tmp_path / "run-dir")
+
+
+def assert_bit_identical(a: object, b: object, where: str = "") -> None:
+    """Nested dicts, lists and tensors of two checkpoints hold exactly the same values."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            assert_bit_identical(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_bit_identical(x, y, f"{where}/{i}")
+    else:
+        assert a == b, where
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"constraint": "sn", "loss": "hinge"}, {"critic_norm": "layer"}],
+    ids=["default", "sn", "layer"],
+)  # fmt: skip
+def test_evaluation_leaves_the_run_bit_identical(
+    tiny_corpus: Path, tmp_path: Path, options: dict
+) -> None:
+    """Weights and buffers (spectral norm's u and v included), optimiser state and every random
+    stream are the same after three iterations with an evaluation after each as without any."""
+    evaluated = tiny_config(iters=3, eval_every=1, eval_samples=16, **options)
+    seen = []
+    a = train(evaluated, tiny_corpus, tmp_path / "evaluated", on_eval=seen.append)
+    b = train(tiny_config(iters=3, eval_every=0, **options), tiny_corpus, tmp_path / "plain")
+    assert [r["iteration"] for r in seen] == [1, 2, 3]
+    assert all(r["critic_gap"] == r["critic_train"] - r["critic_heldout"] for r in seen)
+    saved_a, saved_b = load_checkpoint(a.checkpoint), load_checkpoint(b.checkpoint)
+    if options.get("constraint") == "sn":
+        assert any(key.endswith("._u") for key in saved_a["critic"])
+    for part in ("generator", "critic", "opt_g", "opt_c", "rng"):
+        assert_bit_identical(saved_a[part], saved_b[part], part)
+
+
+def test_minutes_stop_checkpoint_and_resume_with_a_larger_budget(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The training clock reads 10 s later at every reading (one per iteration, one at start):
+    --minutes 0.5 ends iteration 3 at 30 s; resumed with --minutes 1, the run goes on from 30 s
+    and stops at iteration 6; resumed as it is, past its budget, it stops after one iteration."""
+    ticks = itertools.count()
+    monkeypatch.setattr(loop, "clock", lambda: 10.0 * next(ticks))
+    run = tmp_path / "run"
+    config = dict(iters=100, checkpoint_every=50, eval_every=50, eval_samples=16)
+    first = train(tiny_config(minutes=0.5, **config), tiny_corpus, run)
+    assert (first.iteration, first.stopped, first.seconds) == (3, STOPPED_BY_MINUTES, 30.0)
+    assert first.checkpoint == run / "ckpt-0000003.pt" and first.checkpoint.is_file()
+    assert load_checkpoint(first.checkpoint)["seconds"] == 30.0
+    assert [(r["iteration"], r["seconds"]) for r in read_metrics(run)] == [(3, 30.0)]
+    second = train(tiny_config(minutes=1.0, **config), tiny_corpus, run, resume=True)
+    assert (second.iteration, second.stopped, second.seconds) == (6, STOPPED_BY_MINUTES, 60.0)
+    assert load_checkpoint(second.checkpoint)["config"]["minutes"] == 1.0
+    assert [r["iteration"] for r in read_metrics(run)] == [3, 6]
+    third = train(tiny_config(minutes=1.0, **config), tiny_corpus, run, resume=True)
+    assert (third.iteration, third.stopped) == (7, STOPPED_BY_MINUTES)
+    done = train(tiny_config(minutes=10.0, **{**config, "iters": 9}), tiny_corpus, run,
+                 resume=True)  # fmt: skip
+    assert (done.iteration, done.stopped, done.seconds) == (9, STOPPED_AT_ITERS, 90.0)
+    assert [p.name for p in list_checkpoints(run)] == [f"ckpt-000000{i}.pt" for i in (6, 7, 9)]

@@ -253,7 +253,7 @@ BAD_INPUTS = [
     (["train", "tiny.txt", "--lr", "nan"], ["--lr"]),
     (["train", "tiny.txt", "--max-vocab", "2"], ["--max-vocab"]),
     (["train", "tiny.txt", "--max-lines", "0"], ["--max-lines"]),
-    (["train", "tiny.txt", "--precision", "fp8"], ["--precision"]),
+    (["train", "tiny.txt", "--precision", "fp8"], ["--precision", "auto, fp32, tf32, bf16"]),
     (["train", "tiny.txt", "--conv", "fft"], ["--conv"]),
     (["train", "tiny.txt", "--conv", "winograd", "--seq-len", "30"], ["--seq-len", "of 4"]),
     (["train", "tiny.txt", "--keep", "0"], ["--keep"]),

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from textgan import __version__
-from textgan.config import PRESETS, RUNS_ROOT, TrainConfig, resolve_config
+from textgan.config import PRESETS, RUNS_ROOT, SAMPLE_DEVICE, TrainConfig, resolve_config
 from textgan.errors import TextganError
 from textgan.training.device import resolve_device
 from textgan.training.fileio import atomic_write_text
@@ -98,7 +98,9 @@ def _config_options(fn: Callable[..., None]) -> Callable[..., None]:
     for f in dataclasses.fields(TrainConfig):
         if "help" not in f.metadata:
             continue
-        shown = FROM_PRESET if f.name in preset_keys else "all" if f.default is None else f.default
+        shown = f.metadata.get("shown") or (
+            FROM_PRESET if f.name in preset_keys else "all" if f.default is None else f.default
+        )
         kind = next(t for t in typing.get_args(types[f.name]) or (types[f.name],) if t is not None)
         option = typer.Option(help=f.metadata["help"], show_default=str(shown))
         annotation = Annotated[kind | None, option]  # type: ignore[valid-type]
@@ -127,7 +129,8 @@ def train_command(
     **options: Any,
 ) -> None:
     """Train a WGAN-GP on the lines of CORPUS, cut or padded to --seq-len characters."""
-    from textgan.cli.display import TrainingDisplay  # inside: Ctrl-C while importing is clean
+    # imported here: Ctrl-C while importing is clean
+    from textgan.cli.display import TrainingDisplay, done_line
     from textgan.training.loop import train
 
     config = _train_config(preset, options, run_dir, resume)
@@ -135,7 +138,7 @@ def train_command(
         result = train(config, corpus, run_dir, heldout=heldout, resume=resume,
                        on_start=display.start, on_step=display.step,
                        on_eval=display.evaluation)  # fmt: skip
-    console.print(f"done: {result.iteration} iterations, checkpoint {result.checkpoint}")
+    console.print(done_line(result, config))
 
 
 def _train_config(
@@ -155,6 +158,9 @@ RunDirOption = Annotated[
     Path | None, typer.Option(help=f"Run to use [default: the newest under {RUNS_ROOT}/].")
 ]
 CheckpointOption = Annotated[Path | None, typer.Option(help="Checkpoint file to use.")]
+DeviceOption = Annotated[
+    str, typer.Option(help="Where to generate: cpu (the same samples everywhere), auto or cuda.")
+]
 
 
 @command("sample")
@@ -167,13 +173,14 @@ def sample_command(
         float, typer.Option(help="0 = argmax; > 0 draws from the softmax.")
     ] = 0.0,
     out: Annotated[Path | None, typer.Option(help="Write the lines to this file.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    device: DeviceOption = SAMPLE_DEVICE,
 ) -> None:
     """Print generated lines, decoded by argmax (one line per sample, padding stripped)."""
     from textgan.evaluation.sampling import sample
 
+    sample_device = resolve_device(device)
     source = checkpoint or run_dir or _newest_run(RUNS_ROOT)
-    lines = sample(source, n, seed, temperature, resolve_device(device))
+    lines = sample(source, n, seed, temperature, sample_device)
     if out is not None:
         _write_lines(out, lines)
     else:
@@ -194,14 +201,16 @@ def eval_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    device: DeviceOption = SAMPLE_DEVICE,
 ) -> None:
     """Score a checkpoint: js1..js4 against the training text, the validation floor, words."""
     from textgan.cli.display import scores_table
     from textgan.evaluation.evaluator import evaluate_checkpoint
     from textgan.training.checkpoint import latest_checkpoint, load_checkpoint
 
+    eval_device = resolve_device(device)
     path = checkpoint or latest_checkpoint(run_dir or _newest_run(RUNS_ROOT))
-    scores = evaluate_checkpoint(load_checkpoint(path), corpus, heldout, n, seed)
+    scores = evaluate_checkpoint(load_checkpoint(path), corpus, heldout, n, seed, eval_device)
     if as_json:
         sys.stdout.write(json.dumps({"checkpoint": str(path), **scores}) + "\n")
     else:
@@ -210,13 +219,26 @@ def eval_command(
 
 @command("plot")
 def plot_command(
-    run_dir: RunDirOption = None,
+    runs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="RUN",
+            show_default=False,
+            help=f"Run directories [default: the newest under {RUNS_ROOT}/].",
+        ),
+    ] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="One more run to draw.")] = None,
     out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("curves.png"),
+    x: Annotated[
+        str, typer.Option("--x", help="iterations, or minutes of training (the logged seconds).")
+    ] = "iterations",
 ) -> None:
-    """Draw the loss and js1..js4 curves of a run (needs: pip install "textgan[plot]")."""
-    from textgan.evaluation.plot import plot_run
+    """Draw the js1..js4, loss and critic-gap curves of one run or several (one colour each,
+    named by the options that differ); needs: pip install "textgan[plot]"."""
+    from textgan.evaluation.plot import plot_runs
 
-    written = plot_run(run_dir or _newest_run(RUNS_ROOT), out)
+    chosen = [*(runs or []), *([run_dir] if run_dir is not None else [])]
+    written = plot_runs(chosen or [_newest_run(RUNS_ROOT)], out, x)
     console.print(f"wrote {written}")
 
 

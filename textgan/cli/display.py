@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import (
@@ -23,14 +24,18 @@ from rich.table import Table
 from rich.text import Text
 
 from textgan import __version__
+from textgan.config import TrainConfig
 from textgan.evaluation.compare import option_text
-from textgan.training.loop import RunInfo, StepStats
+from textgan.training.loop import STOPPED_BY_MINUTES, RunInfo, StepStats, TrainResult
 
 EVAL_COLUMNS = {
-    "js1": "js1", "js2": "js2", "js3": "js3", "js4": "js4", "word_validity": "words ok",
+    "js1": "js1", "js2": "js2", "js3": "js3", "js4": "js4", "word_validity": "words\nok",
     "in_test4": "in-test-4", "distinct": "distinct", "copied": "copied",
+    "critic_train": "critic\ntrain", "critic_heldout": "critic\nheld-out",
+    "critic_gap": "critic\ngap",
 }  # fmt: skip
 EVAL_ROWS_SHOWN = 6
+NONE_SHOWN = {"minutes": "no limit"}  # how the start table shows an option left unset ("all")
 
 
 class _Rate(ProgressColumn):
@@ -66,6 +71,9 @@ class TrainingDisplay:
 
     def start(self, info: RunInfo) -> None:
         self.console.print(config_table(info))
+        if info.reseeded_from is not None:
+            self.console.print(f"random streams re-seeded: the run moved from "
+                               f"{info.reseeded_from} to {info.device.type}")  # fmt: skip
         self.floor, self.samples = info.floor, info.config.eval_samples
         self.task = self.progress.add_task(
             "train", total=info.config.iters, completed=info.start_iteration, losses=""
@@ -75,7 +83,9 @@ class TrainingDisplay:
 
     def step(self, stats: StepStats) -> None:
         losses = (f"critic {stats.critic_loss:+.3f}  gen {stats.generator_loss:+.3f}  "
-                  f"W {stats.wasserstein:+.3f}  gp {stats.gp:.3f}")  # fmt: skip
+                  f"W {stats.wasserstein:+.3f}")  # fmt: skip
+        if stats.gp is not None:
+            losses += f"  gp {stats.gp:.3f}"
         self.progress.update(self.task, completed=stats.iteration, losses=losses)
 
     def evaluation(self, record: dict[str, Any]) -> None:
@@ -88,8 +98,19 @@ class TrainingDisplay:
         return Group(eval_table(self.evals, self.floor, self.samples), self.progress)
 
 
+def done_line(result: TrainResult, config: TrainConfig) -> str:
+    """What the train command says last: how far the run got, why it stopped, and where."""
+    if result.stopped != STOPPED_BY_MINUTES:
+        return f"done: {result.iteration} iterations, checkpoint {result.checkpoint}"
+    return (f"done: --minutes {config.minutes:g} ran out after {result.seconds / 60:.2f} minutes "
+            f"of training, at iteration {result.iteration} of {config.iters}; checkpoint "
+            f"{result.checkpoint} (continue with --resume and a larger --minutes)")  # fmt: skip
+
+
 def eval_table(records: list[dict[str, Any]], floor: dict[str, float], samples: int) -> Table:
-    table = Table(title=f"evaluation ({samples} samples)", title_justify="left")
+    table = Table(title=f"evaluation ({samples} samples; critic: its estimate on training and "
+                  "on held-out text)", title_justify="left", box=box.SIMPLE_HEAD,
+                  padding=(0, 0))  # fmt: skip
     table.add_column("iteration", justify="right")
     for title in EVAL_COLUMNS.values():
         table.add_column(title, justify="right")
@@ -115,14 +136,15 @@ def config_table(info: RunInfo) -> Table:
     table = Table(title=f"textgan {__version__}: {kind} run {info.run_dir}", show_header=False,
                   title_justify="left")  # fmt: skip
     rows = {
-        k.replace("_", "-"): "all" if v is None else str(v)
+        k.replace("_", "-"): str(v) if v is not None else NONE_SHOWN.get(k, "all")
         for k, v in info.config.to_dict().items()
     }
     rows |= {
         "device": str(info.device),
         "processes": f"{info.world_size} (batch {info.world_size * info.config.batch_size} in all)",
-        "precision": info.precision,
-        "conv": info.conv,
+        "precision": _precision(info),
+        "engine": f"{info.engine} ({info.engine_reason})",
+        "conv": info.conv or "the models' own layers",
         "training lines": f"{info.num_lines:,}",
         "held-out text": info.heldout_source,
         "corpus encoding": _corpus_encoding(info),
@@ -132,6 +154,14 @@ def config_table(info: RunInfo) -> Table:
     for key, value in rows.items():
         table.add_row(key, value)
     return table
+
+
+def _precision(info: RunInfo) -> str:
+    """What the products run in, and why when it is not what --precision named (tf32 off CUDA)."""
+    asked = info.config.precision
+    if asked in ("auto", info.precision):
+        return info.precision
+    return f"{info.precision} (--precision {asked} is {info.precision} on {info.device.type})"
 
 
 def _corpus_encoding(info: RunInfo) -> str:

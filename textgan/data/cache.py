@@ -50,6 +50,33 @@ def cache_dir(corpus: Path, heldout: Path | None, settings: dict[str, Any]) -> P
     return corpus.with_name(corpus.name + ".textgan") / key
 
 
+def encoding_dirs(
+    corpus: Path, heldout_file: Path | None, vocab_proto: bytes | None, settings: dict[str, Any]
+) -> list[Path]:
+    """Where an encoding with these settings (seq_len, max_vocab, max_lines, holdout, seed) may
+    be cached: the corpus's own cache, built without a given vocabulary; with one, also a cache
+    keyed on it (written when the own cache has another vocabulary)."""
+    if heldout_file is not None:  # the split then depends on neither
+        settings = settings | {"holdout": None, "seed": None}
+    keys = [settings | {"vocab": None}]
+    if vocab_proto is not None:
+        keys.append(settings | {"vocab": hash_bytes(vocab_proto)})
+    dirs = [cache_dir(corpus, heldout_file, key) for key in keys]
+    return [d for d in dirs if d is not None]
+
+
+def find_encoding(
+    dirs: list[Path], vocab_proto: bytes | None, own: CachedEncoding | None = None
+) -> tuple[CachedEncoding, Path] | None:
+    """The first whole encoding in dirs with this vocabulary (any, without one), and where it
+    is; own: the first directory's, when already loaded."""
+    for i, directory in enumerate(dirs):
+        found = own if i == 0 and own is not None else load_encoding(directory)
+        if found is not None and vocab_proto in (None, found.vocab_proto):
+            return found, directory
+    return None
+
+
 def hash_bytes(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 

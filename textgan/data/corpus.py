@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -136,18 +135,17 @@ def encode_corpus(
     corpus = Path(corpus)
     check_is_file(corpus)
     heldout_file = _heldout_file(corpus, heldout)
-    settings = {"seq_len": seq_len, "max_vocab": max_vocab, "max_lines": max_lines,
-                "holdout": None if heldout_file else holdout,
-                "seed": None if heldout_file else seed}  # fmt: skip
-    dirs = _cache_dirs(corpus, heldout_file, settings, vocab) if use_cache else []
+    settings = dict(seq_len=seq_len, max_vocab=max_vocab, max_lines=max_lines, holdout=holdout,
+                    seed=seed)  # fmt: skip
+    proto = vocab.model_proto if vocab is not None else None
+    dirs = cache.encoding_dirs(corpus, heldout_file, proto, settings) if use_cache else []
     own = cache.load_encoding(dirs[0]) if dirs else None  # built without a given vocabulary
     check = vocab is not None and not other_text
     if check and own is not None:
         _require_same_characters(corpus, Vocab(own.vocab_proto), vocab)
-    for i, directory in enumerate(dirs if own is not None or not check else []):
-        found = own if i == 0 else cache.load_encoding(directory)
-        if found is not None and (vocab is None or found.vocab_proto == vocab.model_proto):
-            return _from_cache(found, directory, corpus, heldout_file, max_lines, vocab)
+    usable = own is not None or not check  # else the characters are checked on the text below
+    if usable and (hit := cache.find_encoding(dirs, proto, own)) is not None:
+        return _from_cache(*hit, corpus, heldout_file, max_lines, vocab)
     scanned = scan(corpus, seq_len, max_lines)
     aside = np.zeros(0, dtype=np.int64)
     if heldout_file is None:
@@ -183,6 +181,27 @@ def _encode_scanned(
     return vocab, scanned.final_ids(table, split.aside), heldout_ids
 
 
+def cached_corpus(
+    corpus: str | Path,
+    seq_len: int,
+    max_vocab: int,
+    *,
+    heldout: str | Path | None = None,
+    holdout: int = PAPER_EVAL_LINES,
+    seed: int = 0,
+    vocab: Vocab | None = None,
+    max_lines: int | None = None,
+) -> EncodedCorpus | None:
+    """What encode_corpus returns for these arguments when the cache beside the corpus holds
+    it, else None; reads nothing but the cache and the files' heads."""
+    corpus, proto = Path(corpus), vocab.model_proto if vocab is not None else None
+    heldout_file = _heldout_file(corpus, heldout)
+    settings = dict(seq_len=seq_len, max_vocab=max_vocab, max_lines=max_lines, holdout=holdout,
+                    seed=seed)  # fmt: skip
+    hit = cache.find_encoding(cache.encoding_dirs(corpus, heldout_file, proto, settings), proto)
+    return None if hit is None else _from_cache(*hit, corpus, heldout_file, max_lines, vocab)
+
+
 def _require_same_characters(corpus: Path, own: Vocab, given: Vocab) -> None:
     """Refuse a corpus whose own vocabulary has other characters than the run's."""
     new = sorted(set(own.characters) - set(given.characters))
@@ -197,18 +216,6 @@ def _require_same_characters(corpus: Path, own: Vocab, given: Vocab) -> None:
             f"{corpus} is not the text the run was trained on: its characters differ ({shown}); "
             "use the run's corpus"
         )
-
-
-def _cache_dirs(
-    corpus: Path, heldout_file: Path | None, settings: dict[str, Any], vocab: Vocab | None
-) -> list[Path]:
-    """Where the encoding may be cached. With a given vocabulary: the corpus's own cache if
-    that has the same vocabulary, else one keyed on the vocabulary (the last is written)."""
-    keys = [settings | {"vocab": None}]
-    if vocab is not None:
-        keys.append(settings | {"vocab": cache.hash_bytes(vocab.model_proto)})
-    dirs = [cache.cache_dir(corpus, heldout_file, key) for key in keys]
-    return [d for d in dirs if d is not None]
 
 
 def _from_cache(

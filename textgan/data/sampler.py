@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from textgan.errors import TextganError
+from textgan.training.streams import restore_generator
 
 
 def one_hot(ids: torch.Tensor, vocab_size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -47,6 +48,7 @@ class BatchSampler:
             )
         self.rows = device_rows(ids, device)  # (N, L) uint8, or uint16 ids as int16 bits
         self.batch_size = batch_size
+        self.seed = seed
         self.rng = torch.Generator().manual_seed(seed)
         self._new_epoch()
 
@@ -80,20 +82,30 @@ class BatchSampler:
         return {"epoch_rng": self.epoch_state, "position": self.position,
                 "num_rows": len(self.rows)}  # fmt: skip
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """A saved state: the epoch's starting generator state, or (as saved before) the whole
-        order with the generator's state after drawing it."""
+    def load_state_dict(self, state: dict[str, Any], iteration: int = 0) -> str | None:
+        """Continue from a saved state: the epoch's starting generator state, or (as saved before)
+        the whole order with the generator's state after drawing it.
+
+        A generator state saved on another device type is not set: the generator is re-seeded
+        from (seed, iteration) and that device type returned (streams.restore_generator); with
+        the whole order saved, the epoch goes on in it, else a new epoch starts. None when the
+        state was restored exactly."""
         if state["num_rows"] != len(self.rows):
             raise TextganError(
                 f"the corpus has {len(self.rows)} lines but the run was trained on "
                 f"{state['num_rows']}: resume with the same corpus"
             )
         if "order" in state:
-            self.rng.set_state(state["rng"])
+            moved = restore_generator(self.rng, state["rng"], "data order", self.seed, iteration)
             self.epoch_state = None
             self.order = state["order"].to(self.order.dtype).to(self.rows.device)
-        else:
-            self.rng.set_state(state["epoch_rng"])
-            self.epoch_state = state["epoch_rng"]
-            self.order = self._draw_order()
+            self.position = int(state["position"])
+            return moved
+        moved = restore_generator(self.rng, state["epoch_rng"], "data order", self.seed, iteration)
+        if moved is not None:
+            self._new_epoch()
+            return moved
+        self.epoch_state = self.rng.get_state()
+        self.order = self._draw_order()
         self.position = int(state["position"])
+        return None

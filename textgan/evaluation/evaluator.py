@@ -6,14 +6,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from textgan.config import PAPER_EVAL_LINES, TrainConfig
+import torch
+from torch import nn
+
+from textgan.config import PAPER_EVAL_LINES, SAMPLE_DEVICE, TrainConfig
 from textgan.data.corpus import EncodedCorpus, encode_corpus
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
+from textgan.evaluation.critic_estimate import CriticBatches, critic_estimates
 from textgan.evaluation.metrics import js_scores
 from textgan.evaluation.reference import EvalReference, corpus_reference, evaluate
 from textgan.evaluation.sampling import generate_ids, load_generator
-from textgan.models.resnet import Generator
+from textgan.objectives.losses import Objective
 
 FLOOR_LINES = PAPER_EVAL_LINES  # held-out lines the validation floor scores
 
@@ -27,19 +31,28 @@ class Evaluation:
 class Evaluator:
     """Reference models of a corpus, built once; scores generated samples against them."""
 
-    def __init__(self, encoded: EncodedCorpus, n_samples: int) -> None:
-        """n_samples: generated lines scored per call (a run's --eval-samples)."""
+    def __init__(self, encoded: EncodedCorpus, n_samples: int, seed: int = 0) -> None:
+        """n_samples: generated lines scored per call (a run's --eval-samples); seed: the run's
+        (it chooses the training lines the critic is scored on)."""
         self.vocab: Vocab = encoded.vocab
         self.n_samples = n_samples
+        self.critic_batches = CriticBatches.of(encoded.ids, encoded.heldout_ids, n_samples, seed,
+                                               len(encoded.vocab))  # fmt: skip
         self.reference: EvalReference = corpus_reference(encoded)
         # validation floor: real held-out text against the model of all training lines
         floor = js_scores(encoded.heldout_ids[:FLOOR_LINES], self.reference.chars)
         self.floor = {f"floor_{k}": v for k, v in floor.items()}
 
-    def __call__(self, generator: Generator, seed: int) -> Evaluation:
+    def __call__(self, generator: nn.Module, seed: int) -> Evaluation:
         ids = generate_ids(generator, self.n_samples, seed=seed).numpy()  # (n, L)
         samples = [self.vocab.decode(row) for row in ids.tolist()]
         return Evaluation(evaluate(ids, samples, self.reference), samples)
+
+    def critic_estimates(
+        self, generator: nn.Module, critic: nn.Module, objective: Objective, seed: int
+    ) -> dict[str, float]:
+        """critic_train, critic_heldout and critic_gap (critic_estimate.critic_estimates)."""
+        return critic_estimates(generator, critic, self.critic_batches, objective, seed)
 
 
 def evaluate_checkpoint(
@@ -48,8 +61,10 @@ def evaluate_checkpoint(
     heldout: str | Path | None = None,
     n: int | None = None,
     seed: int = 0,
+    device: torch.device | str = SAMPLE_DEVICE,
 ) -> dict[str, float]:
-    """All measures and the validation floor for a loaded checkpoint.
+    """All measures and the validation floor for a loaded checkpoint, its samples generated
+    on device (only the generator moves there).
 
     The corpus and held-out text default to the ones the run was trained with (the same
     split: same file, seed and --holdout), encoded with the checkpoint's own vocabulary; n, the
@@ -63,9 +78,9 @@ def evaluate_checkpoint(
     heldout = heldout if heldout is not None else checkpoint.get("heldout")
     if corpus is None:
         raise TextganError("the checkpoint does not name its corpus: pass --corpus")
-    generator, vocab = load_generator(checkpoint)
+    generator, vocab = load_generator(checkpoint, device)
     encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
                             holdout=config.holdout, seed=config.seed, vocab=vocab,
                             max_lines=config.max_lines, other_text=True)  # fmt: skip
-    evaluator = Evaluator(encoded, n)
+    evaluator = Evaluator(encoded, n, config.seed)
     return {"samples": n, **evaluator(generator, seed).scores, **evaluator.floor}

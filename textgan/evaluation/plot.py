@@ -1,18 +1,86 @@
-"""Training curves as a PNG: losses, and js1..js4 against the validation floor."""
+"""Training curves of one run or several in one PNG: js1..js4 against each run's validation
+floor, the losses, and the critic's estimate on training and held-out text where logged."""
 
 from __future__ import annotations
 
+import io
+import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textgan.errors import TextganError
+from textgan.evaluation.compare import read_config, run_labels
 from textgan.training import runlog
+from textgan.training.fileio import atomic_open
 
-LOSSES = ("critic_loss", "generator_loss", "wasserstein", "gp")
+X_LABELS = {"iterations": "iteration", "minutes": "minutes of training"}
+X_CHOICES = tuple(X_LABELS)
 JS = ("js1", "js2", "js3", "js4")
+# (title, keys): a panel is drawn when some run logged its first key; a second key is dotted
+LOSS_PANELS = (
+    ("critic loss", ("critic_loss",)),
+    ("generator loss", ("generator_loss",)),
+    ("Wasserstein estimate E[D(real)] − E[D(fake)]", ("wasserstein",)),
+    ("gradient penalty (unweighted)", ("gp",)),
+    ("critic estimate: training (solid), held-out (dotted)", ("critic_train", "critic_heldout")),
+    ("critic gap: training − held-out (> 0: overfitting)", ("critic_gap",)),
+)
+COLUMNS = 4  # panels per row
 
 
-def plot_run(run_dir: Path, out: Path) -> Path:
-    """Draw the curves of a run's metrics.jsonl into out (PNG); needs matplotlib."""
+@dataclass(frozen=True)
+class RunCurves:
+    """What one run contributes to the figure."""
+
+    label: str
+    records: list[dict[str, Any]]  # metrics.jsonl
+    floor: dict[str, float]  # floor.json (empty without one)
+
+
+def plot_runs(run_dirs: list[Path], out: Path, x: str = "iterations") -> Path:
+    """Draw the curves of the runs' metrics.jsonl into out (PNG), one colour per run, labelled
+    by the options that differ between the runs (compare.run_labels); x: `iterations`, or
+    `minutes` of training (the logged seconds). Needs matplotlib. Nothing is written on error."""
+    if x not in X_CHOICES:
+        raise TextganError(f"--x must be one of {', '.join(X_CHOICES)}, got {x!r}")
+    if not run_dirs:
+        raise TextganError("no run to plot")
+    runs = read_runs(run_dirs)
+    plt = _pyplot()
+    fig = _draw(plt, runs, x)
+    fig.suptitle(str(run_dirs[0]) if len(run_dirs) == 1 else f"{len(run_dirs)} runs")
+    png = io.BytesIO()
+    try:
+        fig.savefig(png, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    try:
+        with atomic_open(out, "wb") as f:
+            f.write(png.getvalue())
+    except OSError as err:
+        raise TextganError(f"cannot write {out}: {err.strerror or err}") from err
+    return out
+
+
+def read_runs(run_dirs: list[Path]) -> list[RunCurves]:
+    """Each run's evaluations, floor and legend label (a lone run: its directory's name)."""
+    for run_dir in run_dirs:
+        if not run_dir.is_dir():
+            raise TextganError(f"run {run_dir} does not exist or is not a directory")
+    records = [runlog.read_metrics(run_dir) for run_dir in run_dirs]
+    for run_dir, evaluations in zip(run_dirs, records, strict=True):
+        if not evaluations:
+            raise TextganError(f"{run_dir / runlog.METRICS} has no evaluations yet")
+    names = [run_dir.resolve().name for run_dir in run_dirs]
+    labels = run_labels([read_config(d) for d in run_dirs], names) if len(run_dirs) > 1 else names
+    return [
+        RunCurves(label, evaluations, runlog.read_floor(run_dir))
+        for label, evaluations, run_dir in zip(labels, records, run_dirs, strict=True)
+    ]
+
+
+def _pyplot() -> Any:
     try:
         import matplotlib
 
@@ -20,31 +88,55 @@ def plot_run(run_dir: Path, out: Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError as err:
         raise TextganError('plotting needs matplotlib: pip install "textgan[plot]"') from err
-    records = runlog.read_metrics(run_dir)
-    if not records:
-        raise TextganError(f"{run_dir / runlog.METRICS} has no evaluations yet")
-    floor = runlog.read_floor(run_dir)
-    iters = [r["iteration"] for r in records]
-    fig, (ax_loss, ax_js) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for key in LOSSES:
-        ax_loss.plot(iters, [r.get(key) for r in records], label=key.replace("_", " "))
-    ax_loss.set(title="losses", xlabel="iteration")
-    ax_loss.legend()
-    for key in JS:
-        (line,) = ax_js.plot(iters, [r.get(key) for r in records], label=key)
-        if f"floor_{key}" in floor:
-            ax_js.axhline(
-                floor[f"floor_{key}"], color=line.get_color(), linestyle="--", linewidth=1
-            )
-    ax_js.set(title="char n-gram JS divergence (dashed: validation floor)", xlabel="iteration",
-              ylim=(0, 1))  # fmt: skip
-    ax_js.legend()
-    fig.suptitle(str(run_dir))
-    fig.tight_layout()
-    try:
-        fig.savefig(out, dpi=110)
-    except OSError as err:
-        raise TextganError(f"cannot write {out}: {err.strerror or err}") from err
-    finally:
-        plt.close(fig)
-    return out
+    return plt
+
+
+def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
+    """The figure: a row of js1..js4 panels, then the loss panels that some run logged."""
+    from matplotlib.lines import Line2D
+
+    losses = [(t, k) for t, k in LOSS_PANELS if any(k[0] in r for run in runs for r in run.records)]
+    rows = 1 + math.ceil(len(losses) / COLUMNS)
+    fig, axes = plt.subplots(rows, COLUMNS, figsize=(4.2 * COLUMNS, 3.4 * rows + 0.8),
+                             squeeze=False)  # fmt: skip
+    colours = _colours(plt, len(runs))
+    for ax, key in zip(axes[0], JS, strict=True):
+        for run, colour in zip(runs, colours, strict=True):
+            ax.plot(*_curve(run.records, x, key), color=colour)
+            if f"floor_{key}" in run.floor:
+                ax.axhline(run.floor[f"floor_{key}"], color=colour, linestyle="--", linewidth=1)
+        ax.set(title=f"{key} (dashed: validation floor)", xlabel=X_LABELS[x], ylim=(0, 1))
+    panels = list(axes[1:].flat)
+    for ax, (title, keys) in zip(panels, losses, strict=False):
+        for run, colour in zip(runs, colours, strict=True):
+            for key, style in zip(keys, ("-", ":"), strict=False):
+                ax.plot(*_curve(run.records, x, key), color=colour, linestyle=style)
+        if keys == ("critic_gap",):
+            ax.axhline(0, color="grey", linewidth=0.8)  # above it the critic overfits
+        ax.set(title=title, xlabel=X_LABELS[x])
+    for ax in panels[len(losses) :]:
+        ax.set_visible(False)
+    handles = [Line2D([], [], color=c) for c in colours]
+    fig.legend(handles, [run.label for run in runs], loc="lower center", ncol=min(len(runs), 3))
+    fig.tight_layout(rect=(0, 0.03 + 0.03 * math.ceil(len(runs) / 3), 1, 0.96))
+    return fig
+
+
+def _curve(records: list[dict[str, Any]], x: str, key: str) -> tuple[list[float], list[float]]:
+    """(x, y) of key over a run's evaluations; a missing or null value is a gap (nan)."""
+
+    def value(record: dict[str, Any], name: str) -> float:
+        return math.nan if record.get(name) is None else record[name]
+
+    if x == "iterations":
+        xs = [value(r, "iteration") for r in records]
+    else:
+        xs = [value(r, "seconds") / 60 for r in records]
+    return xs, [value(r, key) for r in records]
+
+
+def _colours(plt: Any, count: int) -> list[Any]:
+    """A distinct colour per run: the default cycle's ten, then evenly along a colour map."""
+    if count <= 10:
+        return [f"C{i}" for i in range(count)]
+    return [plt.get_cmap("turbo")(i / (count - 1)) for i in range(count)]

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from textgan.config import ModelConfig
+from textgan.config import SAMPLE_DEVICE, ModelConfig
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
+from textgan.models.build import ModelSpec, class_name, is_custom
 from textgan.models.resnet import Generator
 from textgan.training.checkpoint import latest_checkpoint, load_checkpoint
 
@@ -17,25 +19,42 @@ CHUNK = 256  # samples per forward pass
 
 
 def load_generator(
-    checkpoint: dict[str, Any], device: torch.device | str = "cpu"
-) -> tuple[Generator, Vocab]:
-    """The generator and vocabulary stored in a loaded checkpoint."""
-    generator = Generator(ModelConfig(**checkpoint["model"]))
+    checkpoint: dict[str, Any],
+    device: torch.device | str = SAMPLE_DEVICE,
+    generator: ModelSpec = None,
+) -> tuple[nn.Module, Vocab]:
+    """The generator and vocabulary stored in a loaded checkpoint, the generator on device (the
+    checkpoint's other tensors, the optimisers' state included, stay where they were loaded). A
+    run of a custom generator needs one of its class passed in (a module, or a factory of one
+    from the ModelConfig)."""
+    config = ModelConfig(**checkpoint["model"])
+    saved_class = checkpoint["models"]["generator"]
+    if generator is None and is_custom(saved_class):
+        raise TextganError(
+            f"this run's generator is a custom model ({saved_class}): sample it from Python, "
+            "textgan.sample(CHECKPOINT, n, generator=YourGenerator(...))"
+        )
+    module = Generator(config) if generator is None else generator
+    module = module if isinstance(module, nn.Module) else module(config)
+    if class_name(module) != saved_class:
+        raise TextganError(f"the checkpoint's generator is a {saved_class}, not a "
+                           f"{class_name(module)}")  # fmt: skip
     try:
-        generator.load_state_dict(checkpoint["generator"])
+        module.load_state_dict(checkpoint["generator"])
     except RuntimeError as err:
         raise TextganError("the checkpoint's generator weights do not match its model") from err
-    return generator.to(device).eval(), Vocab(checkpoint["vocab"])
+    return module.to(device).eval(), Vocab(checkpoint["vocab"])
 
 
 @torch.no_grad()
 def generate_ids(
-    generator: Generator,
+    generator: nn.Module,
     n: int,
     seed: int | None = None,
     temperature: float = 0.0,
 ) -> torch.Tensor:
-    """(n, L) generated ids: argmax of the softmax (temperature 0) or a draw at a temperature."""
+    """(n, L) generated ids: argmax of the softmax (temperature 0) or a draw at a temperature.
+    The generator runs in eval mode (and is put back in the mode it was in)."""
     if n <= 0:
         raise TextganError(f"-n must be a positive number of samples, got {n}")
     if temperature < 0:
@@ -46,13 +65,21 @@ def generate_ids(
         rng.seed()
     else:
         rng.manual_seed(seed)
-    chunks = []
+    chunks, training = [], generator.training
+    generator.eval()
     for start in range(0, n, CHUNK):
-        z = torch.randn(min(CHUNK, n - start), generator.config.noise_dim, generator=rng,
-                        device=device)  # fmt: skip
-        logits = generator.logits(z).float()  # (b, L, V)
-        chunks.append(_decode_logits(logits, temperature, rng))
+        z = torch.randn(min(CHUNK, n - start), generator.noise_dim, generator=rng, device=device)
+        chunks.append(_decode_logits(_logits(generator, z), temperature, rng))
+    generator.train(training)
     return torch.cat(chunks).cpu()
+
+
+def _logits(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """(b, L, V) fp32 logits: the built-in generator's own, else the log of its probabilities
+    (the same softmax and argmax)."""
+    if isinstance(generator, Generator):
+        return generator.logits(z).float()
+    return generator(z).float().clamp_min(torch.finfo(torch.float32).tiny).log()
 
 
 def _decode_logits(logits: torch.Tensor, temperature: float, rng: torch.Generator) -> torch.Tensor:
@@ -68,12 +95,15 @@ def sample(
     n: int = 20,
     seed: int | None = None,
     temperature: float = 0.0,
-    device: torch.device | str = "cpu",
+    device: torch.device | str = SAMPLE_DEVICE,
+    generator: ModelSpec = None,
 ) -> list[str]:
-    """n decoded lines from a checkpoint (a path, a run dir, or a loaded checkpoint)."""
+    """n decoded lines from a checkpoint (a path, a run dir, or a loaded checkpoint), generated
+    on device; a run of a custom generator needs one of its class (or a factory) as generator.
+    A checkpoint file is loaded on the CPU and only the generator moves to device."""
     if not isinstance(checkpoint, dict):
         path = Path(checkpoint)
-        checkpoint = load_checkpoint(latest_checkpoint(path) if path.is_dir() else path, device)
-    generator, vocab = load_generator(checkpoint, device)
+        checkpoint = load_checkpoint(latest_checkpoint(path) if path.is_dir() else path)
+    generator, vocab = load_generator(checkpoint, device, generator)
     ids = generate_ids(generator, n, seed, temperature)
     return [vocab.decode(row) for row in ids.tolist()]

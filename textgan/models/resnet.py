@@ -38,15 +38,23 @@ class ConvLayer(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """x + 0.3 · conv(relu(conv(relu(x)))), both convs k=5 with same padding."""
+    """x + 0.3 · conv(relu(conv(relu(x)))), both convs k=5 with same padding.
 
-    def __init__(self, dim: int) -> None:
+    norm="layer": x + 0.3 · conv(relu(norm(conv(relu(norm(x)))))), each norm normalising a
+    sample over all its channels and positions, with a learned gain and bias per channel (the
+    paper's ResNets' replacement for batch norm in the critic: no sample sees another)."""
+
+    def __init__(self, dim: int, norm: str = "none") -> None:
         super().__init__()
         self.conv1 = ConvLayer(dim, dim, 5)
         self.conv2 = ConvLayer(dim, dim, 5)
+        layer = norm == "layer"
+        self.norm1 = nn.GroupNorm(1, dim) if layer else nn.Identity()
+        self.norm2 = nn.GroupNorm(1, dim) if layer else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, dim, L) → (B, dim, L)
-        h = self.conv2(torch.relu(self.conv1(torch.relu(x))))
+        h = self.conv1(torch.relu(self.norm1(x)))
+        h = self.conv2(torch.relu(self.norm2(h)))
         return torch.add(x, h, alpha=RESIDUAL_SCALE)
 
 
@@ -56,6 +64,7 @@ class Generator(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        self.noise_dim = config.noise_dim
         self.fc = nn.Linear(config.noise_dim, config.seq_len * config.dim)
         self.blocks = nn.Sequential(*(ResBlock(config.dim) for _ in range(config.n_blocks)))
         self.out = ConvLayer(config.dim, config.vocab_size, 1)
@@ -71,13 +80,15 @@ class Generator(nn.Module):
 
 
 class Critic(nn.Module):
-    """(Soft) one-hot sequences (B, L, V) → one unbounded score per sequence (B,)."""
+    """(Soft) one-hot sequences (B, L, V) → one unbounded score per sequence (B,); its residual
+    blocks normalise as config.critic_norm says ("none": the paper's critic, no norm)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         self.inp = ConvLayer(config.vocab_size, config.dim, 1)
-        self.blocks = nn.Sequential(*(ResBlock(config.dim) for _ in range(config.n_blocks)))
+        blocks = (ResBlock(config.dim, config.critic_norm) for _ in range(config.n_blocks))
+        self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(config.seq_len * config.dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, V) → (B,)

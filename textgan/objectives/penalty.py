@@ -1,5 +1,6 @@
-"""The gradient penalty of WGAN-GP: where it is taken (x̂ between real and fake), its formula,
-and its derivative with respect to the critic's input gradient, each written once here."""
+"""Gradient penalties: where they are taken (x̂ between real and fake), the two-sided penalty of
+WGAN-GP (Gulrajani et al. 2017) and the one-sided one of WGAN-LP (Petzka et al. 2018), each with
+its derivative with respect to the critic's input gradient, written once here."""
 
 from __future__ import annotations
 
@@ -24,20 +25,22 @@ def sample_alpha(batch: int, device: torch.device, rng: torch.Generator | None) 
 
 
 def penalty(
-    grad: torch.Tensor, *, with_adjoint: bool = False
+    grad: torch.Tensor, *, one_sided: bool = False, with_adjoint: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """P = mean over samples of (‖g‖₂ − 1)² for the critic's input gradients g (B, L, V), the
-    norm over ALL positions and vocabulary entries of a sample (with GRAD_NORM_EPS inside the
-    square root), in fp32 at least.
+    """P = mean over samples of (‖g‖₂ − 1)² — one_sided: of max(0, ‖g‖₂ − 1)² — for the critic's
+    input gradients g (B, L, V); the norm over ALL positions and vocabulary entries of a sample,
+    with GRAD_NORM_EPS inside the square root; in fp32 at least.
 
-    P is differentiable by autograd. with_adjoint: also dP/dg = 2/B · (‖g‖ − 1)/‖g‖ · g (B, L, V),
-    which the fused engine pushes back through the critic by hand; else None."""
+    P is differentiable by autograd. with_adjoint: also dP/dg = 2/B · e/‖g‖ · g (B, L, V), e the
+    excess (‖g‖ − 1, or its positive part), which the fused engine pushes back through the critic
+    by hand; else None."""
     grad = grad.to(torch.promote_types(grad.dtype, torch.float32))
     norms = torch.sqrt(grad.flatten(1).square().sum(dim=1) + GRAD_NORM_EPS)  # (B,)
-    value = (norms - 1.0).square().mean()
+    excess = (norms - 1.0).clamp_min(0.0) if one_sided else norms - 1.0  # (B,)
+    value = excess.square().mean()
     if not with_adjoint:
         return value, None
-    scale = 2.0 / grad.shape[0] * (norms - 1.0) / norms  # (B,)
+    scale = 2.0 / grad.shape[0] * excess / norms  # (B,)
     return value, grad * scale.view(-1, *([1] * (grad.dim() - 1)))
 
 
@@ -47,8 +50,11 @@ def gradient_penalty(
     fake: torch.Tensor,
     rng: torch.Generator | None = None,
     alpha: torch.Tensor | None = None,
+    *,
+    one_sided: bool = False,
 ) -> torch.Tensor:
-    """The UNWEIGHTED penalty E[(‖∇x̂ D(x̂)‖₂ − 1)²], differentiable w.r.t. the critic.
+    """The UNWEIGHTED penalty E[(‖∇x̂ D(x̂)‖₂ − 1)²] (one_sided: E[max(0, ‖∇x̂ D(x̂)‖₂ − 1)²]),
+    differentiable w.r.t. the critic.
 
     α is drawn from rng, one per sample, unless given (B,).
     """
@@ -57,4 +63,4 @@ def gradient_penalty(
     x_hat = interpolate(real, fake.detach(), alpha).requires_grad_(True)  # (B, L, V)
     scores = critic(x_hat)  # (B,)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (B, L, V)
-    return penalty(grad)[0]
+    return penalty(grad, one_sided=one_sided)[0]

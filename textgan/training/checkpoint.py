@@ -17,7 +17,11 @@ from textgan.errors import TextganError
 from textgan.training.fileio import atomic_open
 
 FORMAT = "textgan-checkpoint"
-FORMAT_VERSION = 2  # 2: conv weights are (kernel, in, out); 1 had nn.Conv1d's (out, in, kernel)
+FORMAT_VERSION = 3  # 3: the run's loss, constraint, optimiser, critic norm and model classes;
+# 2: conv weights are (kernel, in, out); 1 had nn.Conv1d's (out, in, kernel)
+READABLE_VERSIONS = (1, 2, FORMAT_VERSION)
+BUILTIN_MODELS = {"generator": "textgan.models.resnet.Generator",
+                  "critic": "textgan.models.resnet.Critic"}  # fmt: skip
 _NAME = re.compile(r"^ckpt-(\d{7,})\.pt$")
 _TEMP_NAME = re.compile(r"^\.ckpt-\d{7,}\.pt\..+\.tmp$")  # atomic_open's temp files
 SAVE_DELAY_ENV = "TEXTGAN_TEST_SAVE_DELAY"  # seconds; lets tests kill a run mid-write
@@ -75,10 +79,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise TextganError(unreadable) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise TextganError(f"{path} is not a textgan checkpoint")
-    if payload.get("format_version") not in (1, FORMAT_VERSION):
+    if payload.get("format_version") not in READABLE_VERSIONS:
         raise TextganError(
-            f"{path} was written by another textgan version "
-            f"(format {payload.get('format_version')}, this one reads 1 and {FORMAT_VERSION})"
+            f"{path} was written by another textgan version (format "
+            f"{payload.get('format_version')}, this one reads 1 to {FORMAT_VERSION})"
         )
     missing = [k for k in REQUIRED_KEYS if k not in payload]
     if missing:
@@ -87,9 +91,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def _upgrade(payload: dict[str, Any]) -> dict[str, Any]:
-    """A format-1 payload in format 2: its conv weights, and their Adam moments, go from
-    (out, in, kernel) to (kernel, in, out). The nets have no buffers, so their state-dict order
-    is the optimisers' parameter order."""
+    """An older payload in the current format. Format 1 → 2: conv weights, and their Adam
+    moments, go from (out, in, kernel) to (kernel, in, out) (the nets have no buffers, so their
+    state-dict order is the optimisers' parameter order). 2 → 3: the run was WGAN-GP with Adam
+    on the built-in models, which the config's defaults for the new options already say."""
     if payload["format_version"] == 1:
         for net, optimizer in (("generator", "opt_g"), ("critic", "opt_c")):
             moments = payload.get(optimizer, {}).get("state", {})
@@ -101,6 +106,9 @@ def _upgrade(payload: dict[str, Any]) -> dict[str, Any]:
                     if key in ("exp_avg", "exp_avg_sq"):
                         moments[index][key] = value.permute(2, 1, 0).contiguous()
         payload["format_version"] = 2
+    if payload["format_version"] == 2:
+        payload["models"] = dict(BUILTIN_MODELS)
+        payload["format_version"] = 3
     return payload
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+from collections.abc import Iterator
 
 import torch
 
-from textgan.config import WINOGRAD_TILE
+from textgan.config import PRECISION_CHOICES, WINOGRAD_TILE
 from textgan.engines.fused.conv import CONV_IMPLS
 from textgan.errors import TextganError
 
@@ -42,14 +44,57 @@ def fast_bf16(device: torch.device) -> bool:
 
 
 def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """The dtype of the training's matrix products for a precision option."""
+    """The dtype of the training's matrix products for a precision option (tf32: fp32 inputs,
+    which CUDA may multiply as TF32, see tf32_allowed)."""
     if precision == "auto":
         precision = "bf16" if fast_bf16(device) else "fp32"
-    if precision == "fp32":
+    if precision in ("fp32", "tf32"):
         return torch.float32
     if precision == "bf16":
         return torch.bfloat16
-    raise TextganError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+    raise TextganError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, "
+                       f"got {precision!r}")  # fmt: skip
+
+
+def tf32_allowed(precision: str, device: torch.device) -> bool:
+    """Whether a precision option lets fp32 products run as TF32 (a 10-bit mantissa): only
+    `tf32`, only on CUDA. Every other option keeps fp32 work IEEE fp32 in every kernel, cuBLAS
+    and cuDNN alike (PyTorch's defaults differ: TF32 off in cuBLAS, on in cuDNN)."""
+    return precision == "tf32" and device.type == "cuda"
+
+
+def precision_name(dtype: torch.dtype, device: torch.device) -> str:
+    """What a training's products run in: bf16; tf32 (fp32 inputs, TF32 allowed on CUDA now);
+    else fp32."""
+    if dtype == torch.bfloat16:
+        return "bf16"
+    if device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32:
+        return "tf32"
+    return "fp32"
+
+
+def set_tf32(allowed: bool) -> None:
+    """Allow TF32 in cuBLAS products and cuDNN convolutions, or keep both IEEE fp32."""
+    torch.backends.cuda.matmul.allow_tf32 = allowed
+    torch.backends.cudnn.allow_tf32 = allowed
+
+
+def tf32_settings() -> dict[str, bool]:
+    """Whether cuBLAS and cuDNN may use TF32 for fp32 work in this process."""
+    return {"cublas": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn": torch.backends.cudnn.allow_tf32}  # fmt: skip
+
+
+@contextlib.contextmanager
+def tf32_kept(allowed: bool) -> Iterator[None]:
+    """set_tf32(allowed) inside the block; the previous settings after it."""
+    previous = tf32_settings()
+    set_tf32(allowed)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous["cublas"]
+        torch.backends.cudnn.allow_tf32 = previous["cudnn"]
 
 
 def conv_impl(option: str, device: torch.device, dim: int, seq_len: int) -> str:
@@ -81,9 +126,11 @@ def _no() -> bool:
     return False
 
 
-def tune_backend(device: torch.device) -> None:
-    """Settings for a training process: a run's shapes never change, and its steps allocate and
-    free the same large blocks over and over."""
+def tune_backend(device: torch.device, precision: str) -> None:
+    """Settings for a training process: TF32 as its precision option says (tf32_allowed); a
+    run's shapes never change, and its steps allocate and free the same large blocks over and
+    over."""
+    set_tf32(tf32_allowed(precision, device))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # pick the fastest algorithms once
     else:

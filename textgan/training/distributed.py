@@ -9,10 +9,12 @@ identical.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -20,6 +22,10 @@ from torch import nn
 
 from textgan.errors import TextganError
 from textgan.training.device import resolve_device
+
+T = TypeVar("T")
+POLL_SECONDS = 0.5  # how often the other ranks look for what rank 0 builds
+_builds = itertools.count()  # main_first calls so far: every rank makes the same ones
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,7 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    launched: bool = False  # by torchrun: the process joins a process group, even alone
 
     @property
     def is_main(self) -> bool:
@@ -36,7 +43,9 @@ class World:
 
     @property
     def distributed(self) -> bool:
-        return self.size > 1
+        """In a process group: its collectives run (with one process too, so that a 1-GPU
+        torchrun exercises the path that several GPUs take)."""
+        return self.launched or self.size > 1
 
     def shard(self, batch: torch.Tensor) -> torch.Tensor:
         """This rank's rows of a global batch (size·B, ...) → (B, ...)."""
@@ -48,19 +57,20 @@ SINGLE_PROCESS = World()
 
 
 def world_from_env() -> World:
-    """The torchrun variables WORLD_SIZE, RANK, LOCAL_RANK (absent: one process)."""
+    """The torchrun variables WORLD_SIZE, RANK, LOCAL_RANK (absent: one process, no group)."""
     try:
         size = int(os.environ.get("WORLD_SIZE", "1"))
         rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
     except ValueError as err:
         raise TextganError(f"bad torchrun environment: {err}") from err
-    return World(rank, size, local_rank)
+    return World(rank, size, local_rank, launched="WORLD_SIZE" in os.environ)
 
 
 @contextlib.contextmanager
 def process_group(device_name: str) -> Iterator[tuple[World, torch.device]]:
-    """Join the run's process group when launched by torchrun (NCCL on CUDA, gloo on CPU).
+    """Join the run's process group when launched by torchrun, also as its only process (NCCL
+    on CUDA, bound to this process's GPU; gloo on CPU).
 
     Yields this process's World and its device (cuda:LOCAL_RANK under CUDA).
     """
@@ -70,25 +80,59 @@ def process_group(device_name: str) -> Iterator[tuple[World, torch.device]]:
         yield world, device
         return
     if device.type == "cuda":
-        device = torch.device("cuda", world.local_rank)
+        device = _local_gpu(world)
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        if device.type == "cuda":  # device_id: NCCL's communicators and barriers use this GPU
+            dist.init_process_group("nccl", device_id=device)
+        else:
+            dist.init_process_group("gloo")
+    except (ValueError, RuntimeError) as err:
+        raise TextganError(f"cannot join the torchrun process group: {err}") from err
     try:
         yield world, device
     finally:
         dist.destroy_process_group()
 
 
-@contextlib.contextmanager
-def main_first(world: World) -> Iterator[None]:
-    """Rank 0 runs the block first (e.g. writing a cache), the other ranks after it."""
-    if world.distributed and not world.is_main:
-        dist.barrier()
-    try:
-        yield
-    finally:
-        if world.distributed and world.is_main:
-            dist.barrier()
+def _local_gpu(world: World) -> torch.device:
+    if world.local_rank >= torch.cuda.device_count():
+        raise TextganError(
+            f"LOCAL_RANK {world.local_rank}: this machine has {torch.cuda.device_count()} GPU(s)"
+        )
+    return torch.device("cuda", world.local_rank)
+
+
+def main_first(
+    world: World,
+    build: Callable[[], T],
+    otherwise: Callable[[], T],
+    find: Callable[[], T | None] = lambda: None,
+) -> T:
+    """Rank 0 runs build (e.g. encoding a corpus and writing its cache: minutes for a full
+    corpus); the other ranks wait until `find` finds what it made (e.g. the cache's manifest on
+    disk) and take that, or until rank 0 is done, and then run otherwise.
+
+    They wait outside any collective, which NCCL's watchdog would kill after its timeout: the
+    process group's key-value store, checked without blocking, says when rank 0 is done (also
+    when it failed, or could not write what `find` looks for).
+    """
+    if not world.distributed:
+        return build()
+    done = f"textgan/main_first/{next(_builds)}"
+    store = dist.distributed_c10d._get_default_store()
+    if world.is_main:
+        try:
+            return build()
+        finally:
+            store.set(done, "1")
+    while True:
+        finished = store.check([done])
+        if (found := find()) is not None:
+            return found
+        if finished:
+            return otherwise()
+        time.sleep(POLL_SECONDS)
 
 
 def average_gradients(module: nn.Module, world: World) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,9 +14,12 @@ from typing import Any
 import torch
 
 from textgan.config import RUNS_ROOT, TrainConfig
-from textgan.engines.fused.engine import FusedEngine
-from textgan.errors import TextganError, TrainingInterrupted
+from textgan.data.corpus import EncodedCorpus
+from textgan.engines.choice import Engine, build_engine, choose_engine
+from textgan.errors import TextganError
 from textgan.evaluation.evaluator import Evaluator
+from textgan.models.build import ModelSpec
+from textgan.objectives.losses import Objective
 from textgan.training import runlog
 from textgan.training.checkpoint import (
     checkpoint_path,
@@ -30,10 +31,12 @@ from textgan.training.distributed import (
     World,
     any_rank,
     broadcast,
+    main_first,
     process_group,
 )
+from textgan.training.signals import interrupted, stop_signals
 from textgan.training.state import TrainState, build_state, check_resumable, write_checkpoint
-from textgan.training.steps import make_engine, train_iteration
+from textgan.training.steps import train_iteration
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,8 @@ class StepStats:
     iteration: int  # iterations completed so far
     critic_loss: float
     generator_loss: float
-    wasserstein: float  # D(real) − D(fake) on the last critic batch
-    gp: float
+    wasserstein: float  # E[D(real)] − E[D(fake)] on the last critic batch, for every loss
+    gp: float | None  # the unweighted penalty (gp, lp); None without one
     seconds: float  # since this process started training
     finite: bool = True  # all losses computed this iteration are finite
 
@@ -57,7 +60,9 @@ class RunInfo:
     config: TrainConfig
     device: torch.device
     precision: str
-    conv: str  # how the convs run: im2col or native
+    conv: str | None  # how the fused engine's convs run (conv.CONV_IMPLS); None: autograd
+    engine: str  # fused or autograd
+    engine_reason: str  # why that engine
     vocab_size: int
     num_lines: int
     start_iteration: int
@@ -67,6 +72,14 @@ class RunInfo:
     corpus_cached: bool  # the encoded corpus was loaded from its cache
     corpus_cache_dir: Path | None  # where the encoding is cached; None: it could not be
     world_size: int = 1  # processes training together (torchrun); the batch is per process
+    reseeded_from: str | None = None  # the random streams were saved on this other device type
+
+
+STOPPED_AT_ITERS = "iters"  # TrainResult.stopped: the run reached --iters
+STOPPED_BY_MINUTES = "minutes"  # its --minutes budget ran out first
+
+# The clock of the training time (StepStats.seconds, --minutes); tests replace it.
+clock: Callable[[], float] = time.perf_counter
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,8 @@ class TrainResult:
     iteration: int
     checkpoint: Path
     last: StepStats | None
+    seconds: float = 0.0  # the run's training time, earlier processes' (before --resume) included
+    stopped: str = STOPPED_AT_ITERS  # why training ended: STOPPED_AT_ITERS or STOPPED_BY_MINUTES
 
 
 def train(
@@ -87,14 +102,26 @@ def train(
     on_start: Callable[[RunInfo], None] | None = None,
     on_step: Callable[[StepStats], None] | None = None,
     on_eval: Callable[[dict[str, Any]], None] | None = None,
+    generator: ModelSpec = None,
+    critic: ModelSpec = None,
 ) -> TrainResult:
-    """Train (or, with resume, continue) a run up to config.iters iterations in total.
+    """Train (or, with resume, continue) a run up to config.iters iterations in total, or until
+    the first iteration that ends past config.minutes of the run's training time (the clock of
+    StepStats.seconds, earlier processes' time included); TrainResult.stopped says which.
 
-    Every config.eval_every iterations the generator is scored (js1..js4 and word measures) and
-    the scores go to metrics.jsonl, the samples to samples.txt, and the record to on_eval.
+    generator, critic: your own models (or callables that make them from the run's
+    ModelConfig) instead of the built-in conv ResNets — a generator maps noise (B, noise_dim)
+    to per-position probabilities (B, L, V) and has an int attribute noise_dim; a critic maps
+    (B, L, V) to scores (B,). To resume such a run, pass models of the same classes.
+
+    Every config.eval_every iterations (and at a stop by --minutes) the generator is scored
+    (js1..js4 and word measures) and the critic too (critic_train, critic_heldout, critic_gap:
+    evaluation.critic_estimate); the scores go to metrics.jsonl, the samples to samples.txt, and
+    the record to on_eval.
     Launched by torchrun, the processes train one run together; rank 0 alone writes files and
     calls the callbacks.
     """
+    choose_engine(config, generator, critic)  # an impossible --engine fails before any work
     with process_group(config.device) as (world, device):
         run_dir = broadcast(
             Path(run_dir) if run_dir is not None else default_run_dir(corpus), world
@@ -103,21 +130,32 @@ def train(
         if saved is not None:
             check_resumable(TrainConfig.from_dict(saved["config"]), config)
             heldout = heldout if heldout is not None else saved.get("heldout")
-        state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device)
-        engine = make_engine(state)
-        evaluator = Evaluator(encoded, config.eval_samples) if config.eval_every else None
-        evaluator = evaluator if world.is_main else None
+        state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device,
+                                     generator=generator, critic=critic)  # fmt: skip
+        engine, engine_reason = build_engine(config, state.generator, state.critic, state.device)
+        evaluator = _evaluator(config, encoded, world)
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
         if on_start is not None and world.is_main:
             on_start(RunInfo(run_dir, config, state.device, engine.precision, engine.conv,
-                             len(state.vocab), len(encoded.ids), state.iteration,
-                             saved is not None, encoded.split.heldout_source, floor,
-                             encoded.cached, encoded.cache_dir, world.size))  # fmt: skip
+                             engine.name, engine_reason, len(state.vocab), len(encoded.ids),
+                             state.iteration, saved is not None,
+                             encoded.split.heldout_source, floor, encoded.cached,
+                             encoded.cache_dir, world.size, state.reseeded_from))  # fmt: skip
         run = _Run(state, engine, run_dir, corpus,
                    encoded.split.heldout_source if heldout else None)  # fmt: skip
-        last = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
-        return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last)
+        last, stopped = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
+        return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last,
+                           state.seconds, stopped)  # fmt: skip
+
+
+def _evaluator(config: TrainConfig, encoded: EncodedCorpus, world: World) -> Evaluator | None:
+    """Rank 0's, which evaluates; its references take a pass over the corpus (minutes for a
+    full one), which the other ranks wait out outside any collective."""
+    if not config.eval_every:
+        return None
+    build = functools.partial(Evaluator, encoded, config.eval_samples, config.seed)
+    return main_first(world, build, lambda: None)
 
 
 def _loop(
@@ -125,12 +163,16 @@ def _loop(
     evaluator: Evaluator | None,
     on_step: Callable[[StepStats], None] | None,
     on_eval: Callable[[dict[str, Any]], None] | None,
-) -> StepStats | None:
-    state, config, last, path = run.state, run.state.config, None, None
+) -> tuple[StepStats | None, str]:
+    """Train to --iters, or until --minutes run out: (the last iteration's stats, why it ended)."""
+    state, config, last = run.state, run.state.config, None
     with stop_signals() as received:
         for last in _iterations(run.state, run.engine):
-            # every rank stops at the same iteration (a stuck collective would hang the others)
-            diverged, stop = any_rank([not last.finite, bool(received)], state.world, state.device)
+            # every rank stops at the same iteration (a stuck collective would hang the others):
+            # after a signal to any rank, or when rank 0's clock says --minutes have run out
+            out_of_time = state.world.is_main and run.out_of_time(last)
+            flags = [not last.finite, bool(received), out_of_time]
+            diverged, stop, timed_out = any_rank(flags, state.world, state.device)
             if diverged:
                 raise TextganError(
                     f"training diverged: non-finite loss at iteration {state.iteration} "
@@ -139,20 +181,18 @@ def _loop(
                 )
             if on_step is not None:
                 on_step(last)
-            if evaluator is not None and _due(state.iteration, config.eval_every, config.iters):
+            if evaluator is not None and (timed_out or _due(state.iteration, config.eval_every,
+                                                            config.iters)):  # fmt: skip
                 record = run.evaluate(evaluator, last)
                 if on_eval is not None:
                     on_eval(record)
-            if _due(state.iteration, config.checkpoint_every, config.iters) or stop:
+            if stop or timed_out or _due(state.iteration, config.checkpoint_every, config.iters):
                 path = run.checkpoint(last)
             if stop:
-                signum = received[0] if received else signal.SIGTERM
-                raise TrainingInterrupted(
-                    f"stopped by {signal.Signals(signum).name} at iteration {state.iteration}; "
-                    f"checkpoint {path} written (continue with --resume)",
-                    signum,
-                )
-    return last
+                raise interrupted(received, state.iteration, path)
+            if timed_out:
+                return last, STOPPED_BY_MINUTES
+    return last, STOPPED_AT_ITERS
 
 
 def _on_main(world: World, fn: Callable[..., None], *args: Any) -> None:
@@ -178,42 +218,28 @@ def _prepare_run_dir(
 ) -> None:
     if saved is None:
         start_run_dir(run_dir, config, corpus, floor)
-    else:
-        runlog.truncate_after(run_dir, iteration)
-
-
-@contextlib.contextmanager
-def stop_signals() -> Iterator[list[int]]:
-    """While training: the first SIGINT/SIGTERM asks to stop after the current iteration (and its
-    checkpoint); a second one interrupts at once. Only the main thread can install handlers."""
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
         return
-
-    def handler(signum: int, frame: object) -> None:
-        if received:
-            raise KeyboardInterrupt
-        received.append(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    runlog.truncate_after(run_dir, iteration)
+    try:  # the options a resume may change (--iters, --minutes, ...) as they now are
+        runlog.write_json(run_dir / runlog.CONFIG, {"corpus": str(corpus), **config.to_dict()})
+    except OSError as err:
+        raise TextganError(f"cannot write to run dir {run_dir}: {err.strerror or err}") from err
 
 
-def _iterations(state: TrainState, engine: FusedEngine) -> Iterator[StepStats]:
-    start = time.perf_counter()
+def _iterations(state: TrainState, engine: Engine) -> Iterator[StepStats]:
+    start = clock()
     while state.iteration < state.config.iters:
         parts, g_loss = train_iteration(state, engine)
-        gen = parts.gp.new_full((), math.nan) if g_loss is None else g_loss
-        values = torch.stack([parts.loss.detach(), parts.wasserstein, parts.gp, gen]).float()
+        nan = parts.wasserstein.new_full((), math.nan)
+        gen = nan if g_loss is None else g_loss
+        penalty = nan if parts.gp is None else parts.gp
+        values = torch.stack([parts.loss.detach(), parts.wasserstein, penalty, gen]).float()
         critic, wasserstein, gp, gen_loss = values.tolist()  # the iteration's one host sync
-        checked = [critic, wasserstein, gp] + ([] if g_loss is None else [gen_loss])
+        gp = None if parts.gp is None else gp
+        checked = [critic, wasserstein] + ([] if gp is None else [gp])
+        checked += [] if g_loss is None else [gen_loss]
         finite = all(math.isfinite(v) for v in checked)
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         yield StepStats(state.iteration, critic, gen_loss, wasserstein, gp, elapsed, finite)
 
 
@@ -226,7 +252,7 @@ class _Run:
     """Writes a run's outputs; keeps the training time across resumes."""
 
     state: TrainState
-    engine: FusedEngine
+    engine: Engine
     run_dir: Path
     corpus: str | Path
     heldout: str | None
@@ -234,11 +260,23 @@ class _Run:
     def __post_init__(self) -> None:
         self.offset = self.state.seconds
 
+    def out_of_time(self, stats: StepStats) -> bool:
+        """The run's training time has reached --minutes (never, without one)."""
+        minutes = self.state.config.minutes
+        return minutes is not None and self.offset + stats.seconds >= 60 * minutes
+
     def evaluate(self, evaluator: Evaluator, stats: StepStats) -> dict[str, Any]:
-        result = evaluator(self.state.generator, seed=self.state.config.seed + stats.iteration)
+        """Score the generator, and the critic on training and held-out text; the run's
+        weights, optimisers and random streams are left as they were."""
+        state, seed = self.state, self.state.config.seed + stats.iteration
+        result = evaluator(state.generator, seed=seed)
+        estimates = evaluator.critic_estimates(state.generator, state.critic,
+                                               Objective.of(state.config), seed=seed)  # fmt: skip
         record = {"iteration": stats.iteration, "seconds": round(self.offset + stats.seconds, 3),
                   "critic_loss": stats.critic_loss, "generator_loss": stats.generator_loss,
-                  "wasserstein": stats.wasserstein, "gp": stats.gp, **result.scores}  # fmt: skip
+                  "wasserstein": stats.wasserstein,
+                  **({} if stats.gp is None else {"gp": stats.gp}),  # with a penalty only
+                  **result.scores, **estimates}  # fmt: skip
         runlog.append_metrics(self.run_dir, record)
         runlog.append_samples(self.run_dir, stats.iteration, result.samples)
         return record

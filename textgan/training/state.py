@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from textgan import __version__
 from textgan.config import ModelConfig, TrainConfig
-from textgan.data.corpus import EncodedCorpus, encode_corpus
+from textgan.data.corpus import EncodedCorpus, cached_corpus, encode_corpus
 from textgan.data.sampler import BatchSampler
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
-from textgan.models.resnet import Critic, Generator, build_models
+from textgan.models.build import ModelSpec, check_classes, class_name, run_models
 from textgan.objectives.penalty import sample_alpha
 from textgan.training.checkpoint import (
     checkpoint_path,
@@ -25,10 +27,11 @@ from textgan.training.checkpoint import (
 )
 from textgan.training.device import resolve_device, tune_backend
 from textgan.training.distributed import SINGLE_PROCESS, World, main_first
+from textgan.training.streams import restore_generator
 
 RESUMABLE_OPTIONS = (
-    "iters", "checkpoint_every", "keep", "device", "precision", "conv", "eval_every",
-    "eval_samples",
+    "iters", "checkpoint_every", "keep", "device", "precision", "conv", "engine", "eval_every",
+    "eval_samples", "minutes",
 )  # fmt: skip
 
 
@@ -39,8 +42,8 @@ class TrainState:
 
     config: TrainConfig
     vocab: Vocab
-    generator: Generator
-    critic: Critic
+    generator: nn.Module  # built-in Generator, or a caller's model
+    critic: nn.Module
     opt_g: torch.optim.Optimizer
     opt_c: torch.optim.Optimizer
     sampler: BatchSampler
@@ -50,9 +53,10 @@ class TrainState:
     world: World = SINGLE_PROCESS
     iteration: int = 0
     seconds: float = 0.0  # training time before this process, restored on resume
+    reseeded_from: str | None = None  # device type of saved random states that did not fit
 
     def noise(self) -> torch.Tensor:  # (B, noise_dim): this rank's rows of the global batch's
-        shape = (self.world.size * self.config.batch_size, self.config.noise_dim)
+        shape = (self.world.size * self.config.batch_size, self.generator.noise_dim)
         return self.world.shard(torch.randn(shape, generator=self.noise_rng, device=self.device))
 
     def alpha(self) -> torch.Tensor:  # (B,): this rank's interpolation weights
@@ -71,25 +75,30 @@ def build_state(
     *,
     world: World = SINGLE_PROCESS,
     device: torch.device | None = None,
+    generator: ModelSpec = None,
+    critic: ModelSpec = None,
 ) -> tuple[TrainState, EncodedCorpus]:
-    """Everything a run needs on its device, fresh or restored from a checkpoint."""
+    """Everything a run needs on its device, fresh or restored from a checkpoint; generator and
+    critic: a caller's models (models.build.run_models), else the built-in ones."""
     device = device if device is not None else resolve_device(config.device)
-    tune_backend(device)
+    tune_backend(device, config.precision)
     vocab = Vocab(saved["vocab"]) if saved is not None else None
-    with main_first(world):  # rank 0 writes the corpus cache, the others then read it
-        encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
-                                holdout=config.holdout, seed=config.seed, vocab=vocab,
-                                max_lines=config.max_lines)  # fmt: skip
+    encoding = dict(seq_len=config.seq_len, max_vocab=config.max_vocab, heldout=heldout,
+                    holdout=config.holdout, seed=config.seed, vocab=vocab,
+                    max_lines=config.max_lines)  # fmt: skip
+    # rank 0 encodes the corpus and writes its cache; the others read that cache
+    encode = partial(encode_corpus, corpus, **encoding)
+    encoded = main_first(world, encode, encode, partial(cached_corpus, corpus, **encoding))
     model_config = config.model_config(len(encoded.vocab))
-    generator, critic = build_models(model_config, config.seed)
+    generator, critic = run_models(config, model_config, generator, critic)
     generator, critic = generator.to(device), critic.to(device)
     state = TrainState(
         config=config,
         vocab=encoded.vocab,
         generator=generator,
         critic=critic,
-        opt_g=_adam(generator, config),
-        opt_c=_adam(critic, config),
+        opt_g=_optimizer(generator, config),
+        opt_c=_optimizer(critic, config),
         sampler=BatchSampler(encoded.ids, config.batch_size * world.size, device, config.seed),
         noise_rng=torch.Generator(device=device).manual_seed(config.seed + 1),
         alpha_rng=torch.Generator(device=device).manual_seed(config.seed + 2),
@@ -101,9 +110,14 @@ def build_state(
     return state, encoded
 
 
-def _adam(module: torch.nn.Module, config: TrainConfig) -> torch.optim.Adam:
-    """Adam with its fused kernel (CPU and CUDA): one pass over all parameters per step."""
-    return torch.optim.Adam(module.parameters(), lr=config.lr, betas=config.betas, fused=True)
+def _optimizer(module: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """--optimizer adam: Adam with its fused kernel (CPU and CUDA), one pass over all parameters
+    per step; rmsprop: RMSProp with torch's defaults (alpha 0.99, eps 1e-8, no momentum), the
+    WGAN paper's choice with weight clipping."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=config.lr, alpha=0.99, eps=1e-8, foreach=True)
+    return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True)
 
 
 def write_checkpoint(
@@ -121,12 +135,13 @@ def write_checkpoint(
 def checkpoint_payload(
     state: TrainState, corpus: str | Path, heldout: str | None = None
 ) -> dict[str, Any]:
-    model_config = state.generator.config
+    model_config = state.config.model_config(len(state.vocab))
     return {
         "textgan_version": __version__,
         "iteration": state.iteration,
         "config": state.config.to_dict(),
         "model": {k: getattr(model_config, k) for k in ModelConfig.__dataclass_fields__},
+        "models": {"generator": class_name(state.generator), "critic": class_name(state.critic)},
         "vocab": state.vocab.model_proto,
         "corpus": str(corpus),
         "heldout": heldout,
@@ -144,37 +159,57 @@ def checkpoint_payload(
 
 
 def restore_state(state: TrainState, saved: dict[str, Any]) -> None:
-    if saved["model"] != {k: getattr(state.generator.config, k) for k in saved["model"]}:
+    model_config = state.config.model_config(len(state.vocab))
+    if saved["model"] != {k: getattr(model_config, k) for k in saved["model"]}:
         raise TextganError("the checkpoint's model does not match this corpus and configuration")
-    state.generator.load_state_dict(saved["generator"])
-    state.critic.load_state_dict(saved["critic"])
+    check_classes(saved["models"], state.generator, state.critic)
+    for role in ("generator", "critic"):
+        try:
+            getattr(state, role).load_state_dict(saved[role])
+        except RuntimeError as err:
+            raise TextganError(f"the checkpoint's {role} weights do not fit this {role}") from err
     for optimizer, saved_state in ((state.opt_g, saved["opt_g"]), (state.opt_c, saved["opt_c"])):
         optimizer.load_state_dict(saved_state)
-        for group in optimizer.param_groups:  # a checkpoint's own settings may predate fused
-            group["fused"], group["foreach"] = True, None
-    state.noise_rng.set_state(saved["rng"]["noise"])
-    state.alpha_rng.set_state(saved["rng"]["alpha"])
-    state.sampler.load_state_dict(saved["rng"]["sampler"])
+        if isinstance(optimizer, torch.optim.Adam):  # a checkpoint's settings may predate fused
+            for group in optimizer.param_groups:
+                group["fused"], group["foreach"] = True, None
     state.iteration = int(saved["iteration"])
     state.seconds = float(saved.get("seconds", 0.0))
+    _restore_streams(state, saved["rng"])
+
+
+def _restore_streams(state: TrainState, saved: dict[str, Any]) -> None:
+    """The random streams' saved states; those saved on another device type are re-seeded
+    (streams.py) and state.reseeded_from says which type that was."""
+    seed, iteration = state.config.seed, state.iteration
+    moved = [
+        restore_generator(state.noise_rng, saved["noise"], "noise", seed, iteration),
+        restore_generator(state.alpha_rng, saved["alpha"], "interpolation", seed, iteration),
+        state.sampler.load_state_dict(saved["sampler"], iteration),
+    ]
+    state.reseeded_from = next((kind for kind in moved if kind is not None), None)
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:
-    """Refuse to resume with options that would change the run's model or data."""
+    """Refuse to resume with options that would change the run's model, data or objective."""
+    _refuse_changes(saved.to_dict(), config.to_dict())
+
+
+def resume_config(run_dir: str | Path, **overrides: Any) -> TrainConfig:
+    """The saved config of a run, with the options that may change on resume overridden (the
+    others, given, must equal the saved ones)."""
+    saved = load_checkpoint(latest_checkpoint(Path(run_dir)))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    _refuse_changes(TrainConfig.from_dict(saved["config"]).to_dict(), given)
+    return TrainConfig.from_dict(saved["config"] | given)
+
+
+def _refuse_changes(saved: dict[str, Any], new: dict[str, Any]) -> None:
     changed = [
         name
-        for name, value in saved.to_dict().items()
-        if name not in RESUMABLE_OPTIONS and config.to_dict()[name] != value
+        for name, value in new.items()
+        if name not in RESUMABLE_OPTIONS and name in saved and saved[name] != value
     ]
     if changed:
         flags = ", ".join("--" + name.replace("_", "-") for name in changed)
         raise TextganError(f"cannot resume with a different {flags} than the run was started with")
-    if config.iters <= 0:
-        raise TextganError("--iters must be positive")
-
-
-def resume_config(run_dir: str | Path, **overrides: Any) -> TrainConfig:
-    """The saved config of a run, with the options that may change on resume overridden."""
-    saved = load_checkpoint(latest_checkpoint(Path(run_dir)))
-    values = saved["config"] | {k: v for k, v in overrides.items() if v is not None}
-    return TrainConfig.from_dict(values)

@@ -7,29 +7,25 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from textgan.engines.fused.engine import FusedEngine
-from textgan.objectives.wasserstein import CriticLoss
-from textgan.training.device import compute_dtype, conv_impl
+from textgan.engines.choice import Engine, build_engine
+from textgan.objectives.constraints import clip_weights
+from textgan.objectives.losses import CriticLoss
 from textgan.training.distributed import average_gradients
 from textgan.training.state import TrainState
 
 MAX_SAMPLING_ROWS = 1024  # generated rows per sampling call (bounds its buffers' memory)
 
 
-def make_engine(state: TrainState) -> FusedEngine:
-    """The engine for a run's models, in the precision and conv implementation its config asks
-    for on its device."""
-    config, device = state.config, state.device
-    dtype = compute_dtype(config.precision, device)
-    conv = conv_impl(config.conv, device, config.dim, config.seq_len)
-    return FusedEngine(state.generator, state.critic, dtype, conv)
+def make_engine(state: TrainState) -> Engine:
+    """The engine that trains state's models (engines.choice: fused where it can)."""
+    return build_engine(state.config, state.generator, state.critic, state.device)[0]
 
 
 def set_grads(module: nn.Module, grads: dict[str, torch.Tensor]) -> None:
-    """param.grad = grads[name] for every named parameter of module, in the parameter's dtype.
-    The names must be exactly the module's and the shapes the parameters': an engine that
-    missed or misnamed a parameter is a bug, caught here rather than trained with."""
-    params = dict(module.named_parameters())
+    """param.grad = grads[name] for every trainable named parameter of module, in the
+    parameter's dtype. The names must be exactly those and the shapes the parameters': an engine
+    that missed or misnamed a parameter is a bug, caught here rather than trained with."""
+    params = {name: p for name, p in module.named_parameters() if p.requires_grad}
     if grads.keys() != params.keys():
         missing, unknown = params.keys() - grads.keys(), grads.keys() - params.keys()
         raise RuntimeError(f"gradients missing for {sorted(missing)}, given for unknown "
@@ -39,24 +35,28 @@ def set_grads(module: nn.Module, grads: dict[str, torch.Tensor]) -> None:
         if grad.shape != param.shape:
             raise RuntimeError(f"gradient of {name} has shape {tuple(grad.shape)}, "
                                f"the parameter {tuple(param.shape)}")  # fmt: skip
-        param.grad = grad.to(param.dtype)
+        # in the parameter's own layout: the fused optimisers read .grad as laid out like the
+        # parameter, and autograd hands back a conv weight's gradient permuted
+        param.grad = grad.to(param.dtype).contiguous()
 
 
 def critic_step(
-    state: TrainState, engine: FusedEngine, real_ids: torch.Tensor, fake: torch.Tensor | None = None
+    state: TrainState, engine: Engine, real_ids: torch.Tensor, fake: torch.Tensor | None = None
 ) -> CriticLoss:
     """One critic update on a (B, L) batch of real ids against generated rows (B, L, V)
-    (fresh ones when not given)."""
+    (fresh ones when not given); with --constraint clip, the weights are clipped after it."""
     if fake is None:
         fake = generate_fakes(state, engine, 1)[0]
-    parts, grads = engine.critic_grads(real_ids, fake, state.alpha(), state.config.gp_weight)
+    parts, grads = engine.critic_grads(real_ids, fake, state.alpha())
     set_grads(state.critic, grads)
     average_gradients(state.critic, state.world)
     state.opt_c.step()
+    if state.config.constraint == "clip":
+        clip_weights(state.critic, state.config.clip)
     return parts
 
 
-def generator_step(state: TrainState, engine: FusedEngine) -> torch.Tensor:
+def generator_step(state: TrainState, engine: Engine) -> torch.Tensor:
     """One generator update against the current critic (whose weights get no gradient)."""
     loss, grads = engine.generator_grads(state.noise())
     set_grads(state.generator, grads)
@@ -65,7 +65,7 @@ def generator_step(state: TrainState, engine: FusedEngine) -> torch.Tensor:
     return loss
 
 
-def generate_fakes(state: TrainState, engine: FusedEngine, count: int) -> torch.Tensor:
+def generate_fakes(state: TrainState, engine: Engine, count: int) -> torch.Tensor:
     """count batches of generated rows (count, B, L, V), from count noise draws in order.
 
     The generator does not change between critic steps, so an iteration's samples are made
@@ -80,9 +80,7 @@ def generate_fakes(state: TrainState, engine: FusedEngine, count: int) -> torch.
     return fakes[0] if len(fakes) == 1 else torch.cat(fakes)  # one call: no copy
 
 
-def train_iteration(
-    state: TrainState, engine: FusedEngine
-) -> tuple[CriticLoss, torch.Tensor | None]:
+def train_iteration(state: TrainState, engine: Engine) -> tuple[CriticLoss, torch.Tensor | None]:
     """1 generator step (skipped at iteration 0) + critic_iters critic steps."""
     g_loss = generator_step(state, engine) if state.iteration > 0 else None
     for fake in generate_fakes(state, engine, state.config.critic_iters):

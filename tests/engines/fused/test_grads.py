@@ -18,7 +18,7 @@ from textgan.engines.fused.residual import (
     stack_weight_grads,
 )
 from textgan.models.resnet import build_models
-from textgan.objectives.wasserstein import critic_loss, generator_loss
+from textgan.objectives.losses import Objective, critic_loss, generator_loss
 from textgan.training.state import build_state
 from textgan.training.steps import generate_fakes, make_engine, set_grads
 
@@ -99,9 +99,30 @@ def test_bias_terms_that_cancel_give_exactly_zero() -> None:
     wanted = dict(critic.named_parameters())
     for name in (last_bias, "fc.bias"):
         assert wanted[name].grad.abs().max() < 1e-12, name
-    _, grads = critic_loss_and_grads(critic.float(), real_ids, fake.float(), alpha.float(), 10.0)
+    _, grads = critic_loss_and_grads(critic.float(), real_ids, fake.float(), alpha.float(),
+                                     Objective())  # fmt: skip
     assert grads[last_bias].abs().max() == 0 and grads["fc.bias"].abs().max() == 0
     assert grads["blocks.0.conv2.bias"].abs().max() > 0
+
+
+def test_a_permuted_gradient_steps_the_fused_optimiser_right() -> None:
+    """Autograd hands back a conv weight's gradient in a permuted layout; the fused Adam reads
+    .grad as laid out like the parameter, so set_grads lays it out so."""
+    generator, _ = models()
+    param = generator.blocks[0].conv1.weight  # (K, C, C)
+    grad = torch.randn(param.shape[::-1], dtype=F64).permute(2, 1, 0)  # same shape, permuted
+    steps = {}
+    for fused in (True, False):
+        start = param.detach().clone()
+        optimizer = torch.optim.Adam([param], lr=0.1, fused=fused)
+        grads = {n: torch.zeros_like(p) for n, p in generator.named_parameters()}
+        set_grads(generator, {**grads, "blocks.0.conv1.weight": grad})
+        assert param.grad.is_contiguous()
+        optimizer.step()
+        steps[fused] = param.detach() - start
+        param.data.copy_(start)
+    torch.testing.assert_close(steps[True], steps[False])
+    torch.testing.assert_close(steps[True], -0.1 * torch.sign(grad))
 
 
 def test_gradients_are_set_by_name_and_checked() -> None:
@@ -134,7 +155,8 @@ def test_critic_loss_and_grads_equal_autograds(gp_weight: float, conv_impl: str)
     critic.zero_grad(set_to_none=True)
     buffers = stack_buffers(critic, 3 * batch, F64, impl=conv_impl)
     weights = CriticWeights.of(critic, F64, conv_impl)
-    parts, grads = critic_loss_and_grads(critic, real_ids, fake, alpha, gp_weight, F64, buffers,
+    objective = Objective(weight=gp_weight)
+    parts, grads = critic_loss_and_grads(critic, real_ids, fake, alpha, objective, F64, buffers,
                                          weights)  # fmt: skip
     for got, want in zip(parts.__dict__.values(), expected.__dict__.values(), strict=True):
         assert close(got, want.detach())

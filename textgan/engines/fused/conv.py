@@ -19,6 +19,7 @@ All compute the same sums; which is faster depends on the hardware and the width
 
 from __future__ import annotations
 
+import functools
 import weakref
 from dataclasses import dataclass
 from fractions import Fraction
@@ -214,7 +215,10 @@ class WinogradTransforms:
     grad_at: torch.Tensor  # (K, α), wide: products → weight gradient taps
 
     @classmethod
+    @functools.cache
     def of(cls, kernel: int, tile: int, dtype: torch.dtype, device) -> WinogradTransforms:
+        """Made once per process and device (cached): they come from the host, and a step that
+        makes buffers for a new batch shape must not copy them again."""
         at, g, bt = toom_cook(tile, kernel)
         grad_at, grad_g, grad_bt = toom_cook(kernel, tile)  # the weight gradient's correlation
         assert torch.equal(bt, grad_bt)  # Bᵀ depends on α and the points only
@@ -240,7 +244,6 @@ class WinogradConv:
         """rows, width, dtype, device: the im2col scratch of the fallback (made when needed)."""
         self._scratch, self.tile = (rows, width, dtype, torch.device(device)), tile
         self._fallback: Im2colConv | None = None
-        self._transforms: dict[tuple, WinogradTransforms] = {}
         self._weights: dict[int, tuple[weakref.ref, int, torch.Tensor]] = {}
 
     def __call__(
@@ -283,10 +286,7 @@ class WinogradConv:
         return self._fallback
 
     def transforms(self, x: Padded) -> WinogradTransforms:
-        key = (x.kernel, x.buffer.dtype, x.buffer.device)
-        if key not in self._transforms:
-            self._transforms[key] = WinogradTransforms.of(x.kernel, self.tile, *key[1:])
-        return self._transforms[key]
+        return WinogradTransforms.of(x.kernel, self.tile, x.buffer.dtype, x.buffer.device)
 
     def _input_tiles(self, x: Padded, t: WinogradTransforms) -> torch.Tensor:
         """Bᵀ applied to every tile of α rows (stride m) of x's buffer: (α, N·tiles, C)."""

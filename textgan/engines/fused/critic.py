@@ -1,7 +1,9 @@
-"""The critic's WGAN-GP loss and its parameter gradients, derived by hand (no autograd).
+"""The critic's Wasserstein loss, with its gradient penalty if any, and its parameter gradients,
+derived by hand (no autograd).
 
-The same loss as losses.critic_loss, D(fake) − D(real) + λ·E[(‖∇x̂ D(x̂)‖₂ − 1)²], computed as
-matrix products on channels-last activations:
+The same loss as objectives.losses.critic_loss, D(fake) − D(real) + λ·P with P the two-sided
+E[(‖∇x̂ D(x̂)‖₂ − 1)²] or the one-sided penalty, computed as matrix products on channels-last
+activations (without a penalty, only the real and fake rows, 2B, are run):
 
 1. one forward over [real; fake; x̂] (3B rows): scores and ReLU masks;
 2. one backward over the 3B rows from the head's weights. It is ∇x̂ D for the x̂ rows and, with
@@ -34,8 +36,9 @@ from textgan.engines.fused.residual import (
     wide,
 )
 from textgan.models.resnet import RESIDUAL_SCALE, Critic
+from textgan.objectives.losses import CriticLoss, Objective
 from textgan.objectives.penalty import penalty
-from textgan.objectives.wasserstein import CriticLoss, wasserstein_estimate
+from textgan.objectives.wasserstein import wasserstein_estimate
 
 
 @dataclass(frozen=True)
@@ -150,45 +153,43 @@ def critic_loss_and_grads(
     real_ids: torch.Tensor,
     fake: torch.Tensor,
     alpha: torch.Tensor,
-    gp_weight: float,
+    objective: Objective,
     dtype: torch.dtype = torch.float32,
     buffers: StackBuffers | None = None,
     weights: CriticWeights | None = None,
 ) -> tuple[CriticLoss, dict[str, torch.Tensor]]:
-    """The critic's loss parts and d(critic loss)/d(parameter) for every parameter, by name.
-    real_ids (B, L), fake (B, L, V) soft one-hot, alpha (B,) fp32.
+    """The critic's loss parts and d(critic loss)/d(parameter) for every parameter, by name,
+    for the Wasserstein loss with objective's penalty (gp, lp or none). real_ids (B, L), fake
+    (B, L, V) soft one-hot, alpha (B,) fp32.
 
-    buffers: stack_buffers(critic, 3B, dtype); weights: the critic's current weights
-    (CriticWeights.of(critic, dtype), or one refreshed by load()); both made when not given."""
+    buffers: stack_buffers(critic, rows, dtype) with rows = 3B with a penalty (real, fake, x̂),
+    else 2B; weights: the critic's current weights (CriticWeights.of(critic, dtype), or one
+    refreshed by load()); both made when not given."""
+    if objective.loss != "wasserstein":
+        raise ValueError(f"the fused critic computes the Wasserstein loss, not {objective.loss}")
     batch, length = real_ids.shape
+    with_penalty = objective.penalty is not None
+    rows = (3 if with_penalty else 2) * batch
     weights = weights if weights is not None else CriticWeights.of(critic, dtype)
-    if buffers is None:
-        buffers = stack_buffers(critic, 3 * batch, dtype)
+    buffers = buffers if buffers is not None else stack_buffers(critic, rows, dtype)
     fake = fake.to(wide(dtype))
-    # x̂ = real + α·(fake − real) = α·fake + (1 − α) at each real id
-    x_hat = fake * alpha.view(-1, 1, 1)  # (B, L, V)
-    x_hat.scatter_add_(2, real_ids.unsqueeze(2), (1 - alpha).view(-1, 1, 1).expand(-1, length, 1))
-    soft = torch.cat([fake, x_hat]).to(dtype)  # (2B, L, V)
+    soft = torch.cat([fake, _interpolate(real_ids, fake, alpha)]) if with_penalty else fake
+    soft = soft.to(dtype)  # (2B or B, L, V)
     real_h0 = weights.embed[real_ids] + weights.embed_bias  # one-hot rows: a lookup
     h = critic_forward(weights, torch.cat([real_h0, _embed_soft(weights, soft)]), buffers)
     scores = weights.scores(h, buffers, slice(0, 2 * batch))  # (2B,)
     wasserstein = wasserstein_estimate(scores[:batch], scores[batch:])
 
     # d(loss)/d(score): ∓1/B for the Wasserstein rows; 1 for x̂, whose backward is ∇x̂ D
-    scale = torch.ones(3 * batch, 1, 1, dtype=dtype, device=h.device)
+    scale = torch.ones(rows, 1, 1, dtype=dtype, device=h.device)
     scale[:batch], scale[batch : 2 * batch] = -1.0 / batch, 1.0 / batch
-    u0 = critic_backward(weights, buffers, scale).reshape(3 * batch * length, -1)
-    grad_x = u0[2 * batch * length :] @ weights.embed.t()  # (B·L, V)
-    grad_x = grad_x.to(fake.dtype).view(batch, length, -1)  # ∇x̂ D(x̂)
-    gp, adjoint = penalty(grad_x, with_adjoint=True)
-
-    # the penalty's adjoint, δx = λ·dGP/d∇x̂, back through the x̂ rows' backward
-    soft[batch:] = adjoint.mul_(gp_weight).to(dtype)  # x̂ is no longer needed: its rows hold δx
-    delta = (soft[batch:] @ weights.embed).contiguous()  # (B, L, C)
-    delta = _second_order(delta, weights, buffers, slice(2 * batch, 3 * batch))
+    u0 = critic_backward(weights, buffers, scale).reshape(rows * length, -1)
+    gp, delta = None, None
+    if with_penalty:
+        gp, delta = _penalty_pass(weights, buffers, u0, soft, objective, fake.dtype)
 
     # every conv but the last from the buffers; the last conv and the head from the folded head
-    halves = [slice(0, batch), slice(batch, 2 * batch)]
+    halves = [slice(0, batch), slice(batch, 2 * batch)]  # (the x̂ rows' biases get nothing)
     convs, biases = stack_weight_grads(buffers, halves, weights.last[1])
     last_conv, head_grad = _head_grads(weights, buffers, scale, h, delta, batch)
     embed, embed_bias = _embed_grads(weights, real_ids, soft, u0)
@@ -200,7 +201,37 @@ def critic_loss_and_grads(
     grads |= named_stack_grads([*convs, last_conv], [*biases, last_bias])
     grads["fc.weight"] = head_grad.t().reshape(1, -1)  # (1, C·L), fc's (channel, position) order
     grads["fc.bias"] = torch.zeros_like(weights.const).view(1)
-    return CriticLoss(-wasserstein + gp_weight * gp, wasserstein, gp), grads
+    loss = -wasserstein if gp is None else -wasserstein + objective.weight * gp
+    return CriticLoss(loss, wasserstein, gp), grads
+
+
+def _interpolate(real_ids: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """x̂ = real + α·(fake − real) = α·fake + (1 − α) at each real id: (B, L, V)."""
+    length = real_ids.shape[1]
+    x_hat = fake * alpha.view(-1, 1, 1)
+    x_hat.scatter_add_(2, real_ids.unsqueeze(2), (1 - alpha).view(-1, 1, 1).expand(-1, length, 1))
+    return x_hat
+
+
+def _penalty_pass(
+    weights: CriticWeights,
+    buffers: StackBuffers,
+    u0: torch.Tensor,
+    soft: torch.Tensor,
+    objective: Objective,
+    wide_dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The penalty of the x̂ rows (the last third of u0's rows, the last half of soft's) and its
+    adjoint pushed back through their backward: returns (penalty, δ at the last block's input
+    (B, L, C)). soft's x̂ rows are overwritten with δx."""
+    batch, length = soft.shape[0] // 2, soft.shape[1]
+    grad_x = u0[2 * batch * length :] @ weights.embed.t()  # (B·L, V)
+    grad_x = grad_x.to(wide_dtype).view(batch, length, -1)  # ∇x̂ D(x̂)
+    gp, adjoint = penalty(grad_x, one_sided=objective.one_sided, with_adjoint=True)
+    # the penalty's adjoint, δx = λ·dP/d∇x̂, back through the x̂ rows' backward
+    soft[batch:] = adjoint.mul_(objective.weight).to(soft.dtype)  # x̂ is used up: rows hold δx
+    delta = (soft[batch:] @ weights.embed).contiguous()  # (B, L, C)
+    return gp, _second_order(delta, weights, buffers, slice(2 * batch, 3 * batch))
 
 
 def _second_order(
@@ -223,7 +254,7 @@ def _head_grads(
     buffers: StackBuffers,
     scale: torch.Tensor,
     h: torch.Tensor,
-    delta: torch.Tensor,
+    delta: torch.Tensor | None,
     batch: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The last conv's weight gradient (K, C, C) and the head's (L, C), both from one weighted
@@ -237,7 +268,9 @@ def _head_grads(
     rows = slice(0, 2 * batch)
     direct = torch.einsum("n,nlc->lc", scale[rows].flatten(), h[rows]).to(wide_dtype)
     through_conv = (cols @ weights.stack.forward[-1]).to(wide_dtype)  # conv2(Σ), no bias
-    head_grad = direct + delta.sum(0, dtype=wide_dtype) + RESIDUAL_SCALE * through_conv
+    head_grad = direct + RESIDUAL_SCALE * through_conv
+    if delta is not None:  # the x̂ rows' second-order term
+        head_grad += delta.sum(0, dtype=wide_dtype)
     return last_conv.view(k, -1, last_conv.shape[1]), head_grad
 
 

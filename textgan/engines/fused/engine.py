@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from textgan.config import TrainConfig
 from textgan.engines.fused.critic import CriticWeights, critic_loss_and_grads
 from textgan.engines.fused.generator import (
     GeneratorWeights,
@@ -13,7 +14,25 @@ from textgan.engines.fused.generator import (
 )
 from textgan.engines.fused.residual import StackBuffers, stack_buffers
 from textgan.models.resnet import Critic, Generator
-from textgan.objectives.wasserstein import CriticLoss
+from textgan.objectives.losses import CriticLoss, Objective
+from textgan.training.device import precision_name
+
+
+def fused_refusal(
+    config: TrainConfig, generator: object = None, critic: object = None
+) -> str | None:
+    """Why the fused engine cannot train this configuration, or None when it can: it derives
+    the gradients of the built-in models (None: those), the Wasserstein loss and the gp, lp,
+    clip or no constraint by hand, and nothing else."""
+    if any(m is not None and type(m) not in (Generator, Critic) for m in (generator, critic)):
+        return "it runs only the built-in models, not custom ones"
+    if config.loss != "wasserstein":
+        return f"it computes only --loss wasserstein, not {config.loss}"
+    if config.constraint == "sn":
+        return "it has no --constraint sn (spectral normalisation)"
+    if config.critic_norm != "none":
+        return f"it has no --critic-norm {config.critic_norm}"
+    return None
 
 
 class FusedEngine:
@@ -21,12 +40,20 @@ class FusedEngine:
     (per network, row count and whether a backward runs) and their weights as compute-dtype
     matrices (refreshed in place from the parameters at each use) are made once and kept."""
 
+    name = "fused"
+
     def __init__(
-        self, generator: Generator, critic: Critic, dtype: torch.dtype, conv: str = "im2col"
+        self,
+        generator: Generator,
+        critic: Critic,
+        objective: Objective,
+        dtype: torch.dtype,
+        conv: str = "im2col",
     ) -> None:
-        """dtype: of the matrix products (weights, optimiser state and losses stay fp32);
-        conv: how the convs run (conv.CONV_IMPLS)."""
-        self.generator, self.critic = generator, critic
+        """objective: the Wasserstein loss with a penalty (gp, lp) or none; dtype: of the
+        matrix products (weights, optimiser state and losses stay fp32); conv: how the convs
+        run (conv.CONV_IMPLS)."""
+        self.generator, self.critic, self.objective = generator, critic, objective
         self.dtype, self.conv = dtype, conv
         self.buffers: dict[tuple[str, int, bool], StackBuffers] = {}
         self._critic_matrices: CriticWeights | None = None
@@ -34,7 +61,8 @@ class FusedEngine:
 
     @property
     def precision(self) -> str:
-        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
+        """bf16, tf32 or fp32: what its products run in now (device.precision_name)."""
+        return precision_name(self.dtype, self.critic.fc.weight.device)
 
     def generate(self, noise: torch.Tensor) -> torch.Tensor:
         """Noise (N, noise_dim) → softmax rows (N, L, V), fp32, with no gradient."""
@@ -42,13 +70,14 @@ class FusedEngine:
         return generate(self._generator_weights(backward=False), noise, buffers)
 
     def critic_grads(
-        self, real_ids: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor, gp_weight: float
+        self, real_ids: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor
     ) -> tuple[CriticLoss, dict[str, torch.Tensor]]:
         """The critic's loss parts and its gradients by parameter name, for real ids (B, L),
         generated rows (B, L, V) and interpolation weights α (B,)."""
-        buffers = self._stack_buffers(self.critic, 3 * real_ids.shape[0])  # real, fake, x̂ rows
-        return critic_loss_and_grads(self.critic, real_ids, fake, alpha, gp_weight, self.dtype,
-                                     buffers, self._critic_weights())  # fmt: skip
+        rows = (3 if self.objective.penalty else 2) * real_ids.shape[0]  # real, fake (, x̂)
+        buffers = self._stack_buffers(self.critic, rows)
+        return critic_loss_and_grads(self.critic, real_ids, fake, alpha, self.objective,
+                                     self.dtype, buffers, self._critic_weights())  # fmt: skip
 
     def generator_grads(self, noise: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The generator's loss −E[D(G(z))] for noise (B, noise_dim) and its gradients by

@@ -1,0 +1,128 @@
+"""`textgan plot` over one run or several: the legend's labels, the panels drawn, PNGs, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import assert_one_line_error, tree_hash
+from typer.testing import CliRunner
+
+from textgan.cli.app import app
+from textgan.config import TrainConfig
+from textgan.evaluation.plot import read_runs
+
+runner = CliRunner()
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def invoke(*args: Any):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def record(iteration: int, **extra: float) -> dict[str, Any]:
+    """One metrics.jsonl line, 30 s of training per 50 iterations."""
+    return {"iteration": iteration, "seconds": 0.6 * iteration, "critic_loss": -1.0,
+            "generator_loss": 0.5, "wasserstein": 1.2, "js1": 0.2, "js2": 0.4, "js3": 0.6,
+            "js4": 0.8, **extra}  # fmt: skip
+
+
+def make_run(root: Path, name: str, gap: bool = True, **options: Any) -> Path:
+    """A run dir written by hand: config.json, floor.json, two evaluations (with a critic gap
+    unless gap=False)."""
+    run = root / name
+    run.mkdir(parents=True)
+    config = {"corpus": "corpora/tiny.txt", **TrainConfig(**{"dim": 8, **options}).to_dict()}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "floor.json").write_text(json.dumps({f"floor_js{n}": 0.1 * n for n in range(1, 5)}))
+    critic = {"critic_train": 1.0, "critic_heldout": 0.75, "critic_gap": 0.25} if gap else {}
+    records = [record(50, **critic), record(100, **critic)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return run
+
+
+def test_legend_labels_of_one_two_and_three_runs(tmp_path: Path) -> None:
+    a = make_run(tmp_path, "a", seed=1)
+    b = make_run(tmp_path, "b", seed=2)
+    c = make_run(tmp_path, "c", seed=2, loss="gan", constraint="none")
+    d = make_run(tmp_path, "d", seed=1, lr=3e-4)
+    assert [run.label for run in read_runs([a])] == ["a"]
+    assert [run.label for run in read_runs([a, b])] == ["seed=1", "seed=2"]
+    assert [run.label for run in read_runs([a, c, d])] == [
+        "lr=0.0001 loss=wasserstein constraint=gp gp_weight=10.0 seed=1",
+        "lr=0.0001 loss=gan constraint=none gp_weight=None seed=2",
+        "lr=0.0003 loss=wasserstein constraint=gp gp_weight=10.0 seed=1",
+    ]
+    twin = make_run(tmp_path / "other", "a", seed=1)  # equal configs: named by their dirs
+    assert [run.label for run in read_runs([a, twin])] == ["a", "a"]
+    runs = read_runs([a, b])
+    assert runs[0].floor["floor_js4"] == pytest.approx(0.4) and len(runs[1].records) == 2
+
+
+def test_the_critic_panels_appear_when_a_run_logged_them(tmp_path: Path) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from textgan.evaluation.plot import _draw
+
+    def titles(*runs: Path) -> list[str]:
+        fig = _draw(plt, read_runs(list(runs)), "minutes")
+        shown = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+        plt.close(fig)
+        return shown
+
+    old, new = make_run(tmp_path, "old", gap=False), make_run(tmp_path, "new", seed=3)
+    without = titles(old)
+    assert [t.split()[0] for t in without] == ["js1", "js2", "js3", "js4", "critic",
+                                               "generator", "Wasserstein"]  # fmt: skip
+    assert not any("gap" in t for t in without)
+    assert sum("critic gap" in t for t in titles(old, new)) == 1
+
+
+def test_plot_writes_a_png_for_several_runs_and_by_minutes(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    a, b = make_run(tmp_path, "a", seed=1), make_run(tmp_path, "b", seed=2, gap=False)
+    c = make_run(tmp_path, "c", seed=3)
+    for args, name in (([a, b, c], "three.png"), ([a, "--run-dir", b, "--x", "minutes"], "m.png")):
+        out = tmp_path / name
+        result = invoke("plot", *args, "--out", out)
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes()[:8] == PNG and f"wrote {out}" in " ".join(result.stdout.split())
+
+
+def test_plot_without_a_run_draws_the_newest(tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    (make_run(tmp_path / "runs", "only") / "ckpt-0000100.pt").write_bytes(b"")
+    assert invoke("plot").exit_code == 0 and (tmp_path / "curves.png").read_bytes()[:8] == PNG
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["plot", "missing", "a"], ["run missing does not exist"]),
+        (["plot", "a", "afile"], ["afile", "not a directory"]),
+        (["plot", "a", "empty"], ["no metrics.jsonl"]),
+        (["plot", "a", "noconfig"], ["noconfig is not a run directory", "config.json"]),
+        (["plot", "a", "b", "--x", "hours"], ["--x must be one of iterations, minutes", "hours"]),
+        (["plot", "a", "b", "--out", "nodir/c.png"], ["cannot write nodir/c.png"]),
+        (["plot", "a", "--out", "a"], ["cannot write a"]),
+        (["plot"], ["no run found"]),
+    ],
+)
+def test_bad_plots_are_one_line_errors_that_write_nothing(
+    args: list[str], fragments: list[str], tmp_path: Path, monkeypatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    make_run(tmp_path, "a", seed=1)
+    make_run(tmp_path, "b", seed=2)
+    (tmp_path / "afile").write_text("not a run\n")
+    (tmp_path / "empty").mkdir()
+    make_run(tmp_path, "noconfig").joinpath("config.json").unlink()
+    before = tree_hash(tmp_path)
+    assert_one_line_error(invoke(*args), *fragments)
+    assert tree_hash(tmp_path) == before

@@ -1,0 +1,61 @@
+"""A run's generator and critic: the built-in conv ResNets, or modules (or factories of modules)
+a caller passes in; with --constraint sn, the critic spectrally normalised."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from textgan.config import ModelConfig, TrainConfig
+from textgan.errors import TextganError
+from textgan.models.resnet import build_models
+from textgan.objectives.constraints import spectral_normalize
+
+ModelSpec = nn.Module | Callable[[ModelConfig], nn.Module] | None  # None: the built-in model
+
+
+def run_models(
+    config: TrainConfig, model: ModelConfig, generator: ModelSpec = None, critic: ModelSpec = None
+) -> tuple[nn.Module, nn.Module]:
+    """The generator and critic of a run. A given one is a module, or a callable that makes one
+    from the run's ModelConfig (its vocab_size is known only once the corpus is read). A
+    generator maps noise (B, noise_dim) to per-position probabilities (B, L, V) and has an int
+    attribute noise_dim; a critic maps (B, L, V) to scores (B,)."""
+    if generator is None or critic is None:
+        built_generator, built_critic = build_models(model, config.seed)
+    generator = built_generator if generator is None else _resolve(generator, model, "generator")
+    critic = built_critic if critic is None else _resolve(critic, model, "critic")
+    if not isinstance(getattr(generator, "noise_dim", None), int):
+        raise TextganError(f"the generator ({class_name(generator)}) needs an int attribute "
+                           "noise_dim: the size of the noise it maps to text")  # fmt: skip
+    if config.constraint == "sn":
+        spectral_normalize(critic, config.seed)
+    return generator, critic
+
+
+def class_name(module: nn.Module) -> str:
+    """module.Class of a model, as checkpoints record it (and never import it)."""
+    return f"{type(module).__module__}.{type(module).__qualname__}"
+
+
+def check_classes(saved: dict[str, str], generator: nn.Module, critic: nn.Module) -> None:
+    """Refuse to restore a checkpoint's weights into models of other classes than it holds."""
+    for role, module in (("generator", generator), ("critic", critic)):
+        if saved[role] != class_name(module):
+            how = ("pass the same model classes to textgan.train or textgan.sample"
+                   if is_custom(saved[role]) else "train without custom models")  # fmt: skip
+            raise TextganError(f"the checkpoint's {role} is a {saved[role]}, not a "
+                               f"{class_name(module)}: {how}")  # fmt: skip
+
+
+def is_custom(name: str) -> bool:
+    return not name.startswith("textgan.models.")
+
+
+def _resolve(spec: ModelSpec, model: ModelConfig, role: str) -> nn.Module:
+    module = spec if isinstance(spec, nn.Module) else spec(model)
+    if not isinstance(module, nn.Module):
+        raise TextganError(f"the {role} must be a torch.nn.Module (or make one), got "
+                           f"{type(module).__name__}")  # fmt: skip
+    return module

@@ -1,0 +1,20 @@
+"""The standard GAN loss (Goodfellow et al. 2014) with the non-saturating generator loss:
+binary cross-entropy on the critic's scores taken as logits."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from textgan.objectives.wasserstein import wide
+
+
+def critic_term(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """E[softplus(−D(real))] + E[softplus(D(fake))]
+    = −E[log σ(D(real))] − E[log(1 − σ(D(fake)))]."""
+    return F.softplus(-wide(real_scores)).mean() + F.softplus(wide(fake_scores)).mean()
+
+
+def generator_term(fake_scores: torch.Tensor) -> torch.Tensor:
+    """E[softplus(−D(fake))] = −E[log σ(D(fake))] (non-saturating)."""
+    return F.softplus(-wide(fake_scores)).mean()

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from textgan.evaluation.metrics import char_models, eval_reference, evaluate, js_scores, word_index
+from textgan.evaluation.metrics import char_models, js_scores
+from textgan.evaluation.reference import eval_reference, evaluate
+from textgan.evaluation.words import word_index
 
 SEQ_LEN = 32
 

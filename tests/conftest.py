@@ -9,6 +9,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -143,7 +144,32 @@ def as_saved_on_cuda(saved: dict) -> dict:
     of CUDA generators. The data order's generator is a CPU one on every device; it is rewritten
     too, so that every saved state is checked before it is set."""
     rng = saved["rng"]
-    sampler = {**rng["sampler"], "rng": cuda_state(3)}
+    key = "epoch_rng" if "epoch_rng" in rng["sampler"] else "rng"  # else the whole order's
+    sampler = {**rng["sampler"], key: cuda_state(3)}
     payload = {**saved, "rng": {**rng, "noise": cuda_state(1), "alpha": cuda_state(2),
                                 "sampler": sampler}}  # fmt: skip
     return {k: v for k, v in payload.items() if k not in ("format", "format_version")}
+
+
+class SamplerAsSavedBefore:
+    """The sampler as it was when checkpoints held the whole order: int64 rows and order, the
+    generator's state after drawing it; the states it saves are what such checkpoints hold."""
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seed: int) -> None:
+        self.rows = torch.from_numpy(ids.astype(np.int64))
+        self.batch_size = batch_size
+        self.rng = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(len(ids), generator=self.rng)
+        self.position = 0
+
+    def next(self) -> torch.Tensor:
+        if self.position + self.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.rows), generator=self.rng)
+            self.position = 0
+        index = self.order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return self.rows[index]
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.get_state(), "order": self.order.clone(),
+                "position": self.position, "num_rows": len(self.rows)}  # fmt: skip

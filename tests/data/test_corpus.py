@@ -1,4 +1,7 @@
 import os
+import random
+import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +11,9 @@ from typer.testing import CliRunner
 
 from textgan.cli.app import app
 from textgan.config import TrainConfig
-from textgan.data import cache, corpus
-from textgan.data.corpus import EncodedCorpus, encode_corpus, read_lines
+from textgan.data import cache, reading, scan
+from textgan.data.corpus import EncodedCorpus, encode_corpus
+from textgan.data.reading import read_lines
 from textgan.data.vocab import train_vocab
 from textgan.errors import TextganError
 
@@ -179,7 +183,7 @@ def test_a_given_vocabulary_is_the_one_used(tiny_corpus: Path) -> None:
 def test_cached_lines_are_read_when_asked_for(tiny_corpus: Path) -> None:
     encode(tiny_corpus)
     cached = encode(tiny_corpus)
-    assert not cached.split._text  # nothing read yet
+    assert not cached.split._heldout  # nothing read yet
     assert len(cached.split.train) == len(cached.ids)
     changed = encode(tiny_corpus)
     tiny_corpus.write_text("only\none line left\n" * 3)
@@ -204,37 +208,6 @@ def test_max_lines_takes_exactly_the_first_non_blank_lines(tmp_path: Path) -> No
     assert set(set_aside.split.train + set_aside.split.heldout) <= set(lines[:250])
 
 
-def test_max_lines_reads_only_as_far_as_it_must(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(corpus, "READ_BLOCK", 64)
-    path = tmp_path / "bad_later.txt"
-    path.write_bytes(("".join(f"line {i}\n" for i in range(100)) + "bad \xff\n").encode("latin-1"))
-    assert read_lines(path, 5) == [f"line {i}" for i in range(5)]
-    with pytest.raises(TextganError, match="line 101"):
-        read_lines(path)
-
-
-@pytest.mark.parametrize("block", [1, 2, 3, 7, 64, 1 << 20])
-def test_reading_in_blocks_gives_the_lines_of_the_whole_text(
-    tmp_path: Path, monkeypatch, block: int
-) -> None:
-    monkeypatch.setattr(corpus, "READ_BLOCK", block)
-    text = "café naïve\r\n\r\n  \nx\n€5 \u3000 \n\t\n\nlast line, no newline"
-    path = tmp_path / "mixed.txt"
-    path.write_bytes(text.encode("utf-8"))
-    expected = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
-    assert read_lines(path) == expected
-    assert read_lines(path, 2) == expected[:2]
-
-
-def test_packing_lines_builds_the_same_vocabulary() -> None:
-    lines = [*make_lines(300), "   ", "\u3000 x", "a\u00a0b", "€€€ 😀", "   x"] * 3
-    for seq_len, max_vocab in [(16, 2048), (3, 2048), (16, 12)]:
-        cut = [line[:seq_len] for line in lines]
-        packed = list(corpus._packed(lines, seq_len))
-        assert len(packed) < len(cut)
-        assert train_vocab(packed, max_vocab).model_proto == train_vocab(cut, max_vocab).model_proto
-
-
 def test_max_lines_must_be_positive() -> None:
     with pytest.raises(TextganError, match="--max-lines"):
         TrainConfig(max_lines=0)
@@ -253,3 +226,64 @@ def test_the_cli_says_where_the_encoding_came_from(tiny_corpus: Path, tmp_path: 
     assert "from cache" in outputs[1]
     bad = runner.invoke(app, ["train", str(tiny_corpus), "--max-lines", "0"])
     assert bad.exit_code == 2 and "--max-lines" in bad.stderr and "Traceback" not in bad.output
+
+
+def mixed_lines(n: int) -> list[str]:
+    """Lines with tabs, rare and astral characters, mid-line carriage returns, long lines."""
+    extra = ["tab\tin it", "ünïcödé 😀 \u3000x", "a rare ☃", "cr\rmid", "x" * 40, "\u00a0lead"]
+    lines = make_lines(n) + extra * 3
+    random.Random(1).shuffle(lines)
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("read_block", "rows", "chunk", "changes"),
+    [
+        (64, 7, 1 << 26, {}),
+        (1 << 20, 1 << 16, 1 << 26, {}),
+        (200, 5, 100, {"max_vocab": 12}),  # chunks of 6 rows
+        (64, 3, 1 << 26, {"seq_len": 5}),
+        (1000, 9, 500, {"max_vocab": 400}),  # over 256 characters: uint16 chunks after uint8
+    ],
+)
+def test_the_one_pass_encoding_is_the_lines_encoded_one_by_one(
+    tmp_path: Path, monkeypatch, read_block: int, rows: int, chunk: int, changes: dict
+) -> None:
+    monkeypatch.setattr(reading, "READ_BLOCK", read_block)
+    monkeypatch.setattr(scan, "ROWS_PER_BLOCK", rows)
+    monkeypatch.setattr(scan, "CHUNK_BYTES", chunk)
+    lines = mixed_lines(300)
+    if changes.get("max_vocab") == 400:  # 300 more characters, a few new ones a line
+        lines += ["".join(chr(0x4E00 + (3 * i + k) % 300) for k in range(5)) for i in range(300)]
+    path = tmp_path / "mixed.txt"
+    path.write_text("\n".join(lines) + "\n")
+    encoded = encode(path, use_cache=False, **changes)
+    seq_len, max_vocab = (SETTINGS | changes)["seq_len"], (SETTINGS | changes)["max_vocab"]
+    train, heldout = encoded.split.train, encoded.split.heldout
+    assert len(heldout) == 20 and sorted(train + heldout) == sorted(lines)
+    vocab = train_vocab([line[:seq_len] for line in train], max_vocab)
+    assert encoded.vocab.pieces == vocab.pieces
+    assert np.array_equal(encoded.ids, vocab.encode_lines(train, seq_len))
+    assert np.array_equal(encoded.heldout_ids, vocab.encode_lines(heldout, seq_len))
+    assert encoded.ids.dtype == vocab.id_dtype
+
+
+def test_a_first_load_never_holds_the_text_whole(tmp_path: Path, monkeypatch) -> None:
+    """Read a block at a time, the text is kept as a byte per position (uint8 ids), not as
+    Python strings of every line: the peak is far below what the lines alone take."""
+    monkeypatch.setattr(reading, "READ_BLOCK", 1 << 16)
+    monkeypatch.setattr(scan, "ROWS_PER_BLOCK", 1 << 12)
+    monkeypatch.setattr(scan, "CHUNK_BYTES", 1 << 20)  # tracemalloc counts untouched pages too
+    lines = make_lines(300_000)
+    path = tmp_path / "big.txt"
+    path.write_text("\n".join(lines) + "\n")
+    as_strings = sum(sys.getsizeof(line) for line in lines) + 8 * len(lines)  # about 25 MB
+    del lines
+    tracemalloc.start()
+    try:
+        encoded = encode(path, use_cache=False, seq_len=8)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert encoded.ids.shape == (299_980, 8) and encoded.ids.dtype == np.uint8
+    assert peak < as_strings / 2

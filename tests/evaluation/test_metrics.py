@@ -1,8 +1,8 @@
-"""Tests for textgan.evaluation.metrics: the JS maths against a plain dict port, word measures
-by hand."""
+"""Tests for textgan.evaluation.metrics: the JS maths against a plain dict port."""
 
 import math
 import os
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 
@@ -13,19 +13,10 @@ from textgan.errors import TextganError
 from textgan.evaluation import metrics
 from textgan.evaluation.metrics import (
     char_models,
-    complete_words,
-    copy_share,
-    distinct_share,
-    eval_reference,
-    evaluate,
     js_divergence,
     js_scores,
-    line_prefixes,
     ngram_model,
-    percent_in_test,
     validation_floor,
-    word_index,
-    word_validity,
 )
 
 SEQ_LEN = 32
@@ -82,13 +73,15 @@ def test_dtypes_agree(dtype: type) -> None:
     assert np.array_equal(model.counts, reference.counts)
 
 
+@pytest.mark.parametrize("merge_keys", [1 << 22, 1])  # merged at the end, after every chunk
 @pytest.mark.parametrize("chunk_windows", [1 << 21, 13])  # one chunk, many uneven chunks
 @pytest.mark.parametrize("space_per_key", [0, 10**9])  # always sort, always bincount
 def test_counting_paths_agree(
-    space_per_key: int, chunk_windows: int, monkeypatch: pytest.MonkeyPatch
+    space_per_key: int, chunk_windows: int, merge_keys: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(metrics, "_BINCOUNT_SPACE_PER_KEY", space_per_key)
     monkeypatch.setattr(metrics, "_CHUNK_WINDOWS", chunk_windows)
+    monkeypatch.setattr(metrics, "_MERGE_KEYS", merge_keys)
     rng = np.random.default_rng(7)
     p_ids, q_ids = rng.integers(0, 20, size=(2, 50, 8))
     p_ids[:, :4] = q_ids[:, :4] = 3  # some shared 4-grams
@@ -97,6 +90,27 @@ def test_counting_paths_agree(
         slow = slow_js(as_strings(p_ids), as_strings(q_ids), n)
         assert abs(js_divergence(p, q) - slow) <= 1e-9
         assert p.counts.sum() == 50 * (8 - n + 1)
+
+
+def test_counting_many_chunks_keeps_memory_near_the_models_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each chunk's counts are merged into the total as they come, not all kept to the end: 1,080
+    chunks of about 1,000 distinct 4-grams each would be 17 MB; the model has 2,700."""
+    monkeypatch.setattr(metrics, "_BINCOUNT_SPACE_PER_KEY", 0)
+    monkeypatch.setattr(metrics, "_CHUNK_WINDOWS", 1000)
+    monkeypatch.setattr(metrics, "_MERGE_KEYS", 5000)
+    pattern = np.random.default_rng(3).integers(0, 50, size=(300, 12))
+    ids = np.tile(pattern, (400, 1))  # (120000, 12)
+    tracemalloc.start()
+    try:
+        model = ngram_model(ids, 4, 50)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(model.keys, ngram_model(pattern, 4, 50).keys)
+    assert model.counts.sum() == 120_000 * 9
+    assert peak < 2 * 2**20
 
 
 def test_identical_sets_score_zero() -> None:
@@ -159,68 +173,6 @@ def test_js_scores_and_mismatch() -> None:
         js_divergence(ngram_model(ids, 1, 6), ngram_model(ids, 2, 6))
     with pytest.raises(TextganError, match="held-out lines"):
         validation_floor(ids, ids[:5], 6, n_lines=10)
-
-
-def test_complete_words_drops_a_cut_last_word() -> None:
-    assert complete_words("the cat sa", 10) == ["the", "cat"]  # fills all 10: "sa" may be cut
-    assert complete_words("the cat s", 10) == ["the", "cat", "s"]  # ended before the cut
-    assert complete_words("the  cats ", 10) == ["the", "cats"]  # a space at the cut: "cats" whole
-    assert complete_words("abcdefghij", 10) == []
-
-
-def test_word_validity_by_hand() -> None:
-    train_words = word_index(["the cat sat on the mat", "a dog ran"], max_order=1).words
-    assert train_words == {"the", "cat", "sat", "on", "mat", "a", "dog", "ran"}
-    samples = [
-        "the cat xyz mat",  # 15 chars, not cut: the, cat, xyz, mat: 3 of 4 valid
-        "dog ran far",  # 11 chars, not cut: dog, ran, far: 2 of 3 valid
-        "qqq the sat dogg",  # 16 chars = seq_len: "dogg" dropped; qqq, the, sat: 2 of 3
-    ]
-    assert word_validity(samples, train_words, seq_len=16) == pytest.approx(7 / 10)
-    as_array = np.array(sorted(train_words))
-    assert word_validity(samples, as_array, seq_len=16) == pytest.approx(7 / 10)
-    assert word_validity(["a b on", "zz"], train_words, seq_len=16) == 0.0  # no word of ≥ 3
-
-
-def test_percent_in_test_by_hand() -> None:
-    heldout = word_index(["the cat sat on the mat", "a dog ran home"])
-    assert "cat sat on the" in heldout.ngrams[3]
-    assert "mat a" not in heldout.ngrams[1]  # n-grams do not cross lines
-    samples = ["the cat ran on the mat", "a dog sat home xxxxxxxxx"]  # second fills 24: cut
-    # unigrams: the cat ran on the mat | a dog sat home -> all 10 seen
-    assert percent_in_test(samples, heldout, 1, seq_len=24) == 1.0
-    # bigrams: the cat, cat ran, ran on, on the, the mat | a dog, dog sat, sat home -> 4 of 8
-    assert percent_in_test(samples, heldout, 2, seq_len=24) == pytest.approx(4 / 8)
-    # trigrams: the cat ran, cat ran on, ran on the, on the mat | a dog sat, dog sat home -> 1/6
-    assert percent_in_test(samples, heldout, 3, seq_len=24) == pytest.approx(1 / 6)
-    # 4-grams: 3 + 1, none seen
-    assert percent_in_test(samples, heldout, 4, seq_len=24) == 0.0
-    assert percent_in_test(["a b"], heldout, 4, seq_len=16) == 0.0  # no 4-gram at all
-    with pytest.raises(TextganError):
-        percent_in_test(samples, word_index(["a b"], max_order=2), 3, seq_len=16)
-
-
-def test_distinct_and_copy_share_by_hand() -> None:
-    samples = ["abc", "abc", "the quick brown", "xyz"]
-    assert distinct_share(samples) == 3 / 4
-    prefixes = line_prefixes(["the quick brown fox\n", "abc", "xy z"], seq_len=15)
-    assert prefixes == {"the quick brown", "abc", "xy z"}
-    assert copy_share(samples, prefixes) == 3 / 4  # abc twice and the cut line
-    with pytest.raises(TextganError, match="no samples"):
-        distinct_share([])
-
-
-def test_evaluate_collects_every_measure() -> None:
-    lines = ["ab ba", "ba ab"]
-    ids = np.array([[0, 1, 2, 1, 0], [1, 0, 2, 0, 1]])  # a=0 b=1 space=2, seq_len 5
-    reference = eval_reference(ids, lines, lines, num_symbols=3)
-    scores = evaluate(ids, lines, reference)
-    assert scores["js4"] == 0.0 and scores["copied"] == 1.0 and scores["distinct"] == 1.0
-    assert scores["in_test1"] == 1.0  # the cut "ba" and "ab" dropped; "ab" and "ba" kept
-    assert scores["word_validity"] == 0.0  # no word of 3 characters
-    assert set(scores) == {"js1", "js2", "js3", "js4", "word_validity", "distinct", "copied"} | {
-        f"in_test{n}" for n in range(1, 5)
-    }
 
 
 def read_cut_lines(path: Path, seq_len: int) -> list[str]:

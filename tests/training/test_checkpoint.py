@@ -2,11 +2,14 @@ import pickle
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from conftest import SamplerAsSavedBefore, make_lines
 
 from textgan import TrainConfig, sample, train
 from textgan.config import ModelConfig
+from textgan.data.corpus import encode_corpus
 from textgan.errors import TextganError
 from textgan.models.build import class_name
 from textgan.models.resnet import build_models
@@ -137,6 +140,44 @@ def test_format_1_checkpoints_are_read_with_their_conv_weights_reordered(
                 assert torch.equal(upgraded[optimizer]["state"][index][key], value), (index, key)
     assert sample(old_run / run.name, 8, seed=3) == sample(run, 8, seed=3)
     assert train(replace(CONFIG, iters=3), tiny_corpus, old_run, resume=True).iteration == 3
+
+
+def test_checkpoints_do_not_grow_with_the_corpus(tmp_path: Path) -> None:
+    """The data order is saved as the generator's state at the start of its epoch, not as a
+    permutation of every line: 100 times the lines, the same checkpoint size."""
+    sizes = []
+    for name, lines in (("small", 300), ("large", 30_000)):
+        corpus = tmp_path / name / "corpus.txt"
+        corpus.parent.mkdir()
+        corpus.write_text("\n".join(make_lines(lines)) + "\n")
+        result = train(replace(CONFIG, iters=1, eval_every=0), corpus, tmp_path / name / "run")
+        sizes.append(result.checkpoint.stat().st_size)
+    assert sizes[0] == sizes[1]
+
+
+def test_a_checkpoint_holding_the_whole_data_order_resumes_exactly(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """Checkpoints written before held the whole shuffled order (and the generator's state
+    after drawing it); one resumes like an uninterrupted run, on into the next epoch."""
+    config = replace(CONFIG, critic_iters=2, iters=10, checkpoint_every=6, eval_every=0)
+    whole = train(config, tiny_corpus, tmp_path / "whole")
+    train(replace(config, iters=6), tiny_corpus, tmp_path / "split")
+    path = tmp_path / "split" / "ckpt-0000006.pt"
+    saved = load_checkpoint(path)
+    encoded = encode_corpus(tiny_corpus, config.seq_len, config.max_vocab,
+                            holdout=config.holdout, seed=config.seed)  # fmt: skip
+    before = SamplerAsSavedBefore(np.asarray(encoded.ids), config.batch_size, config.seed)
+    for _ in range(6 * config.critic_iters):  # 12 of the epoch's 16 batches (270 lines)
+        before.next()
+    saved["rng"]["sampler"] = before.state_dict()
+    save_checkpoint(path, {k: v for k, v in saved.items() if k not in ("format", "format_version")})
+    resumed = train(config, tiny_corpus, tmp_path / "split", resume=True)
+    a, b = load_checkpoint(whole.checkpoint), load_checkpoint(resumed.checkpoint)
+    for net in ("generator", "critic"):
+        for key in a[net]:
+            assert torch.equal(a[net][key], b[net][key]), key
+    assert "order" not in b["rng"]["sampler"]  # a new epoch: saved compactly again
 
 
 class _Exploit:

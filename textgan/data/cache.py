@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,20 +94,31 @@ def _identity(path: Path | None, named: bool = False) -> dict[str, Any] | None:
 
 def save_encoding(directory: Path, encoding: CachedEncoding) -> bool:
     """Write the encoding, its manifest last; False when the location cannot be written."""
+    arrays = {name: getattr(encoding, name) for name in ARRAYS}
+    return save_arrays(directory, arrays, {VOCAB_FILE: encoding.vocab_proto},
+                       {"num_lines": encoding.num_lines})  # fmt: skip
+
+
+def save_arrays(
+    directory: Path, arrays: dict[str, np.ndarray], blobs: dict[str, bytes], meta: dict[str, Any]
+) -> bool:
+    """Write `<name>.npy` for each array, each blob as its file, then the manifest (sizes, hashes
+    and meta); False when the location cannot be written."""
     try:
         if not directory.parent.exists() and not _writable(directory.parent.parent):
             return False
         directory.mkdir(parents=True, exist_ok=True)
         (directory / MANIFEST).unlink(missing_ok=True)  # untrusted until rewritten
-        with atomic_open(directory / VOCAB_FILE) as f:
-            f.write(encoding.vocab_proto)
-        files = {VOCAB_FILE: _describe(directory / VOCAB_FILE)}
-        for name in ARRAYS:
-            array = getattr(encoding, name)
+        files = {}
+        for name, data in blobs.items():
+            with atomic_open(directory / name) as f:
+                f.write(data)
+            files[name] = _describe(directory / name)
+        for name, array in arrays.items():
             with atomic_open(directory / f"{name}.npy") as f:
                 np.save(f, array, allow_pickle=False)
             files[f"{name}.npy"] = _describe(directory / f"{name}.npy", array)
-        manifest = {"format": FORMAT_VERSION, "num_lines": encoding.num_lines, "files": files}
+        manifest = {"format": FORMAT_VERSION, **meta, "files": files}
         atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     except OSError:
         return False
@@ -127,19 +139,43 @@ def _describe(path: Path, array: np.ndarray | None = None) -> dict[str, Any]:
 
 def load_encoding(directory: Path) -> CachedEncoding | None:
     """The encoding in directory; None when it is missing, incomplete or unlike its manifest."""
+    found = load_arrays(directory, ARRAYS, (VOCAB_FILE,))
+    if found is None:
+        return None
+    arrays, blobs, manifest = found
+    try:
+        return CachedEncoding(blobs[VOCAB_FILE], num_lines=int(manifest["num_lines"]), **arrays)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def load_arrays(
+    directory: Path, names: Sequence[str], blob_names: Sequence[str] = ()
+) -> tuple[dict[str, np.ndarray], dict[str, bytes], dict[str, Any]] | None:
+    """The arrays (memory-mapped, read-only), blobs and manifest that save_arrays wrote; None when
+    any is missing, incomplete or unlike its manifest."""
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
         files = manifest["files"]
-        expected = {VOCAB_FILE, *(f"{name}.npy" for name in ARRAYS)}
+        expected = {*blob_names, *(f"{name}.npy" for name in names)}
         if manifest["format"] != FORMAT_VERSION or set(files) != expected:
             return None
         if not all(_intact(directory / name, entry) for name, entry in files.items()):
             return None
         arrays = {name: _open_array(directory / f"{name}.npy", files[f"{name}.npy"])
-                  for name in ARRAYS}  # fmt: skip
-        proto = (directory / VOCAB_FILE).read_bytes()
-        return CachedEncoding(proto, num_lines=int(manifest["num_lines"]), **arrays)
+                  for name in names}  # fmt: skip
+        blobs = {name: (directory / name).read_bytes() for name in blob_names}
+        return arrays, blobs, manifest
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def manifest_digest(directory: Path) -> str | None:
+    """A hash of the manifest in directory (it holds every file's hash): what a thing built from
+    the cached files can be checked against; None without a manifest."""
+    try:
+        return hash_bytes((directory / MANIFEST).read_bytes())
+    except OSError:
         return None
 
 

@@ -1,87 +1,22 @@
-"""Read a text corpus (strict UTF-8, one example per line, blank lines skipped) and encode it,
-cached beside the corpus (textgan/cache.py) so the next run loads it in seconds."""
+"""A corpus split into training and held-out lines, encoded in one pass over its text (scan.py)
+and cached beside the corpus (cache.py) so the next run loads it in seconds."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from textgan.config import PAPER_EVAL_LINES
 from textgan.data import cache
-from textgan.data.vocab import Vocab, train_vocab
+from textgan.data.reading import check_is_file, line_blocks, read_lines
+from textgan.data.scan import ScannedText, scan
+from textgan.data.vocab import Vocab, vocab_from_counts
 from textgan.errors import TextganError
 
-BILLION_WORDS_HINT = (
-    "get it with `textgan corpus billion-words` (or `textgan corpus billion-words "
-    "--max-lines 200000` for a quick start)"
-)
-READ_BLOCK = 1 << 23  # bytes read at a time: --max-lines N reads only as far as it must
-BINARY_PROBE = 65536  # a NUL byte this early means a binary file
-VOCAB_PACK = 16_000  # characters per string handed to sentencepiece (< its 64 KiB limit)
-ENCODE_ROWS = 1 << 16  # lines encoded at a time, which bounds the encoder's scratch memory
-
-
-def read_lines(path: str | Path, max_lines: int | None = None) -> list[str]:
-    """The first max_lines (default: all) non-blank lines of a UTF-8 text file, without their
-    line endings."""
-    path = Path(path)
-    _check_is_file(path)
-    lines: list[str] = []
-    try:
-        with path.open("rb") as f:
-            for text in _decoded_blocks(f, path):
-                lines += [line for line in _split(text) if line and not line.isspace()]
-                if max_lines is not None and len(lines) >= max_lines:
-                    del lines[max_lines:]
-                    break
-    except OSError as err:
-        raise TextganError(f"cannot read corpus {path}: {err.strerror or err}") from err
-    if not lines:
-        raise TextganError(f"{path} has no text lines (it is empty or blank)")
-    return lines
-
-
-def _check_is_file(path: Path) -> None:
-    if not path.exists():
-        hint = f"; {BILLION_WORDS_HINT}" if path.name == "billion_words.txt" else ""
-        raise TextganError(f"corpus {path} does not exist{hint}")
-    if path.is_dir():
-        raise TextganError(f"corpus {path} is a directory, not a text file")
-
-
-def _decoded_blocks(f: IO[bytes], path: Path) -> Iterator[str]:
-    """The file's text in pieces that end at a line break (all but perhaps the last)."""
-    line_no, pending = 1, b""
-    while block := f.read(READ_BLOCK):
-        if line_no == 1 and not pending and b"\x00" in block[:BINARY_PROBE]:
-            raise TextganError(f"{path} looks like a binary file, not UTF-8 text")
-        data = pending + block
-        end = data.rfind(b"\n") + 1
-        data, pending = data[:end], data[end:]
-        if data:
-            yield _decode(data, path, line_no)
-            line_no += data.count(b"\n")
-    if pending:
-        yield _decode(pending, path, line_no)
-
-
-def _decode(data: bytes, path: Path, first_line: int) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line_no = first_line + data.count(b"\n", 0, err.start)
-        raise TextganError(
-            f"{path} is not UTF-8 text: undecodable bytes on line {line_no}"
-        ) from err
-
-
-def _split(text: str) -> list[str]:
-    lines = text.split("\n")
-    return [line.rstrip("\r") for line in lines] if "\r" in text else lines
+ENCODE_ROWS = 1 << 16  # held-out lines encoded at a time, which bounds the scratch memory
 
 
 def sibling_heldout(corpus: Path) -> Path | None:
@@ -95,8 +30,8 @@ def sibling_heldout(corpus: Path) -> Path | None:
 class Split:
     """Training lines and the held-out lines they are measured against (never trained on).
 
-    `train` and `heldout` are read from the text files when first asked for (a cached
-    encoding does not need them; evaluation does).
+    The text is read when asked for (a cached encoding does not need it; evaluation does): the
+    training lines as a stream, the held-out ones (a few thousand) once, then kept.
     """
 
     corpus: Path
@@ -105,61 +40,50 @@ class Split:
     num_lines: int  # corpus lines used (the first --max-lines), set-aside ones included
     max_lines: int | None
     heldout_source: str  # a file path, or "N lines set aside from the corpus"
-    _text: list[tuple[list[str], list[str]]] = field(default_factory=list, repr=False)
+    _heldout: list[list[str]] = field(default_factory=list, repr=False)
+
+    def train_lines(self) -> Iterator[str]:
+        """The training lines, in order, read a block at a time."""
+        for block in self._corpus_blocks():
+            yield from block[0]
 
     @property
     def train(self) -> list[str]:
-        return self._lines()[0]
+        """All training lines in one list: for corpora that fit in memory as Python strings."""
+        return list(self.train_lines())
 
     @property
     def heldout(self) -> list[str]:
-        return self._lines()[1]
+        if not self._heldout:
+            if self.heldout_file is not None:
+                self._heldout.append(read_lines(self.heldout_file))
+            else:
+                self._heldout.append([line for _, aside in self._corpus_blocks() for line in aside])
+        return self._heldout[0]
 
-    def _lines(self) -> tuple[list[str], list[str]]:
-        if not self._text:
-            lines = read_lines(self.corpus, self.max_lines)
-            if len(lines) != self.num_lines:
-                raise TextganError(f"{self.corpus} changed while in use: run again")
-            self._text.append(_set_aside(lines, self.aside, self.heldout_file))
-        return self._text[0]
-
-
-def _set_aside(
-    lines: list[str], aside: np.ndarray, heldout_file: Path | None
-) -> tuple[list[str], list[str]]:
-    if heldout_file is not None:
-        return lines, read_lines(heldout_file)
-    train: list[str] = []
-    start = 0
-    for i in aside.tolist():  # sorted
-        train += lines[start:i]
-        start = i + 1
-    return train + lines[start:], [lines[i] for i in aside]
+    def _corpus_blocks(self) -> Iterator[tuple[list[str], list[str]]]:
+        """(training lines, set-aside lines) of each block of the corpus."""
+        start = 0
+        for lines in line_blocks(self.corpus, self.max_lines):
+            end = start + len(lines)
+            local = (self.aside[(self.aside >= start) & (self.aside < end)] - start).tolist()
+            aside = set(local)
+            train = [line for i, line in enumerate(lines) if i not in aside] if local else lines
+            yield train, [lines[i] for i in local]
+            start = end
+        if start != self.num_lines:
+            raise TextganError(f"{self.corpus} changed while in use: run again")
 
 
-def split_corpus(
-    corpus: str | Path,
-    heldout: str | Path | None,
-    holdout: int,
-    seed: int,
-    max_lines: int | None = None,
-) -> Split:
-    """Read the first max_lines of the corpus and its held-out text: --heldout, else a
-    `_heldout` sibling, else `holdout` lines (at most a tenth) set aside reproducibly (by seed)."""
-    corpus = Path(corpus)
-    lines = read_lines(corpus, max_lines)
-    heldout_file = _heldout_file(corpus, heldout)
-    aside = np.zeros(0, dtype=np.int64)
-    if heldout_file is None:
-        holdout = min(holdout, len(lines) // 10)  # never more than a tenth of a small corpus
-        if holdout < 1:
-            raise TextganError(
-                f"{corpus} has {len(lines)} lines: too few to set any aside for evaluation"
-            )
-        order = np.random.default_rng(seed).permutation(len(lines))
-        aside = np.sort(order[:holdout]).astype(np.int64)
-    text = _set_aside(lines, aside, heldout_file)
-    return _make_split(corpus, heldout_file, aside, len(lines), max_lines, text)
+def set_aside(corpus: Path, num_lines: int, holdout: int, seed: int) -> np.ndarray:
+    """`holdout` line numbers (at most a tenth), chosen reproducibly by seed: (K,) sorted."""
+    holdout = min(holdout, num_lines // 10)  # never more than a tenth of a small corpus
+    if holdout < 1:
+        raise TextganError(
+            f"{corpus} has {num_lines} lines: too few to set any aside for evaluation"
+        )
+    order = np.random.default_rng(seed).permutation(num_lines)
+    return np.sort(order[:holdout]).astype(np.int64)
 
 
 def _heldout_file(corpus: Path, heldout: str | Path | None) -> Path | None:
@@ -172,11 +96,9 @@ def _make_split(
     aside: np.ndarray,
     num_lines: int,
     max_lines: int | None,
-    text: tuple[list[str], list[str]] | None = None,
 ) -> Split:
-    """A split whose lines are `text` (train, held-out), or are read when first asked for."""
     source = str(heldout_file) if heldout_file else f"{len(aside)} lines set aside from {corpus}"
-    return Split(corpus, heldout_file, aside, num_lines, max_lines, source, [text] if text else [])
+    return Split(corpus, heldout_file, aside, num_lines, max_lines, source)
 
 
 @dataclass(frozen=True)
@@ -211,29 +133,52 @@ def encode_corpus(
     never resumes on other text) unless other_text (scoring a run against another text).
     """
     corpus = Path(corpus)
-    _check_is_file(corpus)
+    check_is_file(corpus)
     heldout_file = _heldout_file(corpus, heldout)
     settings = dict(seq_len=seq_len, max_vocab=max_vocab, max_lines=max_lines, holdout=holdout,
                     seed=seed)  # fmt: skip
     proto = vocab.model_proto if vocab is not None else None
     dirs = cache.encoding_dirs(corpus, heldout_file, proto, settings) if use_cache else []
     own = cache.load_encoding(dirs[0]) if dirs else None  # built without a given vocabulary
-    if vocab is not None and not other_text:
-        own_vocab = Vocab(own.vocab_proto) if own is not None else None
-        if own_vocab is None:
-            split = split_corpus(corpus, heldout, holdout, seed, max_lines)
-            own_vocab = train_vocab(_packed(split.train, seq_len), max_vocab)
-        _require_same_characters(corpus, own_vocab, vocab)
-    if (hit := cache.find_encoding(dirs, proto, own)) is not None:
+    check = vocab is not None and not other_text
+    if check and own is not None:
+        _require_same_characters(corpus, Vocab(own.vocab_proto), vocab)
+    usable = own is not None or not check  # else the characters are checked on the text below
+    if usable and (hit := cache.find_encoding(dirs, proto, own)) is not None:
         return _from_cache(*hit, corpus, heldout_file, max_lines, vocab)
-    split = split_corpus(corpus, heldout, holdout, seed, max_lines)
-    if vocab is None:
-        vocab = train_vocab(_packed(split.train, seq_len), max_vocab)
-    ids, heldout_ids = _encode(vocab, split.train, seq_len), _encode(vocab, split.heldout, seq_len)
-    encoding = cache.CachedEncoding(vocab.model_proto, ids, heldout_ids, split.aside,
-                                    split.num_lines)  # fmt: skip
+    scanned = scan(corpus, seq_len, max_lines)
+    aside = np.zeros(0, dtype=np.int64)
+    if heldout_file is None:
+        aside = set_aside(corpus, scanned.num_lines, holdout, seed)
+    split = _make_split(corpus, heldout_file, aside, scanned.num_lines, max_lines)
+    vocab, ids, heldout_ids = _encode_scanned(scanned, split, seq_len, max_vocab, vocab, check)
+    encoding = cache.CachedEncoding(vocab.model_proto, ids, heldout_ids, aside, split.num_lines)
     saved = bool(dirs) and cache.save_encoding(dirs[-1], encoding)
     return EncodedCorpus(vocab, split, ids, heldout_ids, False, dirs[-1] if saved else None)
+
+
+def _encode_scanned(
+    scanned: ScannedText,
+    split: Split,
+    seq_len: int,
+    max_vocab: int,
+    vocab: Vocab | None,
+    check: bool,
+) -> tuple[Vocab, np.ndarray, np.ndarray]:
+    """The vocabulary (built from the training lines' character counts unless given) and the
+    final ids of the training and held-out lines."""
+    aside_rows = scanned.rows(split.aside)  # (K, seq_len) provisional ids
+    if vocab is None or check:
+        own = vocab_from_counts(scanned.char_counts(without=aside_rows), max_vocab)
+        if vocab is not None:
+            _require_same_characters(split.corpus, own, vocab)
+        vocab = vocab if vocab is not None else own
+    table = vocab.ids_of(scanned.codepoints)  # (K,) provisional id → id
+    if split.heldout_file is None:
+        heldout_ids = table[aside_rows]  # (K, seq_len)
+    else:
+        heldout_ids = _encode(vocab, split.heldout, seq_len)
+    return vocab, scanned.final_ids(table, split.aside), heldout_ids
 
 
 def cached_corpus(
@@ -284,14 +229,6 @@ def _from_cache(
     vocab = vocab if vocab is not None else Vocab(found.vocab_proto)
     split = _make_split(corpus, heldout_file, found.aside, found.num_lines, max_lines)
     return EncodedCorpus(vocab, split, found.ids, found.heldout_ids, True, directory)
-
-
-def _packed(lines: list[str], seq_len: int) -> Iterator[str]:
-    """The lines cut to seq_len, joined VOCAB_PACK // seq_len at a time: a char model counts
-    characters only, so this builds the same vocabulary with far fewer calls into sentencepiece."""
-    step = max(1, VOCAB_PACK // seq_len)
-    for start in range(0, len(lines), step):
-        yield "".join([line[:seq_len] for line in lines[start : start + step]])
 
 
 def _encode(vocab: Vocab, lines: list[str], seq_len: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import sentencepiece as spm
@@ -16,6 +17,27 @@ PAD_PIECE = "<pad>"
 UNK_PIECE = "<unk>"
 UNK_TEXT = "\ufffd"  # what an unknown character decodes to: one visible character
 SPACE_PIECE = "\u2581"  # sentencepiece's visible space
+PAD_CODE = 0x110000  # past the last Unicode code point: marks the positions after a line's end
+TAB_STAND_IN = "\n"  # how a tab is counted in sentencepiece's tsv input (see vocab_from_counts)
+SP_OPTIONS = dict(
+    model_type="char",
+    hard_vocab_limit=False,
+    character_coverage=1.0,
+    normalization_rule_name="identity",
+    add_dummy_prefix=False,
+    remove_extra_whitespaces=False,
+    split_by_whitespace=False,
+    byte_fallback=False,
+    bos_id=-1,
+    eos_id=-1,
+    pad_id=PAD_ID,
+    unk_id=UNK_ID,
+    pad_piece=PAD_PIECE,
+    unk_piece=UNK_PIECE,
+    max_sentence_length=1 << 16,
+    num_threads=2,
+    minloglevel=2,
+)
 
 
 class Vocab:
@@ -55,20 +77,15 @@ class Vocab:
 
     def encode_lines(self, lines: Sequence[str], seq_len: int) -> np.ndarray:
         """Cut each line to seq_len characters and pad with PAD_ID: (N, seq_len) uint8/uint16."""
-        cut = [line[:seq_len] for line in lines]
-        lengths = np.fromiter((len(s) for s in cut), dtype=np.int64, count=len(cut))  # (N,)
-        codepoints = np.frombuffer("".join(cut).encode("utf-32-le"), dtype=np.uint32)  # (sum,)
-        ids = np.where(
-            codepoints < len(self._table),
-            self._table[np.minimum(codepoints, len(self._table) - 1)],
-            UNK_ID,
-        )
-        out = np.full((len(cut), seq_len), PAD_ID, dtype=self.id_dtype)  # (N, seq_len)
-        rows = np.repeat(np.arange(len(cut)), lengths)
-        starts = np.cumsum(lengths) - lengths
-        cols = np.arange(len(codepoints)) - np.repeat(starts, lengths)
-        out[rows, cols] = ids
-        return out
+        return self.ids_of(codepoint_rows(lines, seq_len))
+
+    def ids_of(self, codepoints: np.ndarray) -> np.ndarray:
+        """The id of every code point (PAD_CODE → PAD_ID), in id_dtype, same shape."""
+        table = self._table
+        ids = table[np.minimum(codepoints, len(table) - 1)].astype(self.id_dtype)
+        ids[codepoints >= len(table)] = UNK_ID
+        ids[codepoints == PAD_CODE] = PAD_ID
+        return ids
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of one id sequence; pad decodes to nothing."""
@@ -81,37 +98,71 @@ class Vocab:
 
 def train_vocab(lines: Iterable[str], max_vocab: int = 2048) -> Vocab:
     """Train a sentencepiece char model that keeps the max_vocab - 2 most frequent characters."""
+    return Vocab(_train(lines, max_vocab))
+
+
+def vocab_from_counts(counts: Mapping[str, int], max_vocab: int = 2048) -> Vocab:
+    """The vocabulary train_vocab builds from a text in which each character occurs counts[c]
+    times: a char model only counts characters, so sentencepiece is trained on one
+    `character<TAB>count` line per character (its tsv input) instead of the text.
+
+    That input cannot hold a tab, so a tab is counted as TAB_STAND_IN (a line break, which no
+    line holds, and which sorts right after the tab among equal counts) and renamed in the model.
+    """
+    names = {"\t": TAB_STAND_IN}
+    tsv = [f"{names.get(c, c)}\t{n}" for c, n in sorted(counts.items()) if n]
+    proto = _train(tsv, max_vocab, input_format="tsv")
+    return Vocab(_rename_piece(proto, TAB_STAND_IN, "\t"))
+
+
+def _train(sentences: Iterable[str], max_vocab: int, **options: Any) -> bytes:
     if max_vocab < 3:
         raise TextganError(
             f"--max-vocab must be at least 3 (pad, unk, one character), got {max_vocab}"
         )
     writer = io.BytesIO()
     try:
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(lines),
-            model_writer=writer,
-            model_type="char",
-            vocab_size=max_vocab,
-            hard_vocab_limit=False,
-            character_coverage=1.0,
-            normalization_rule_name="identity",
-            add_dummy_prefix=False,
-            remove_extra_whitespaces=False,
-            split_by_whitespace=False,
-            byte_fallback=False,
-            bos_id=-1,
-            eos_id=-1,
-            pad_id=PAD_ID,
-            unk_id=UNK_ID,
-            pad_piece=PAD_PIECE,
-            unk_piece=UNK_PIECE,
-            max_sentence_length=1 << 16,
-            num_threads=2,
-            minloglevel=2,
-        )
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=writer,
+                                       vocab_size=max_vocab, **SP_OPTIONS, **options)  # fmt: skip
     except RuntimeError as err:
         raise TextganError(f"could not build the character vocabulary: {err}") from err
-    return Vocab(writer.getvalue())
+    return writer.getvalue()
+
+
+def _rename_piece(proto: bytes, old: str, new: str) -> bytes:
+    """The serialized model with the piece `old` named `new` (one byte each in UTF-8), if it
+    has one.
+
+    A ModelProto is a sequence of length-delimited fields; field 1 is a piece, whose own first
+    field (1, length 1) is its text."""
+    data, pos = bytearray(proto), 0
+    while pos < len(data):
+        tag, pos = _varint(data, pos)
+        length, pos = _varint(data, pos)
+        if tag == 0x0A and data[pos : pos + 3] == b"\x0a\x01" + old.encode():
+            data[pos + 2 : pos + 3] = new.encode()
+            return bytes(data)
+        pos += length
+    return proto
+
+
+def _varint(data: bytearray, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if byte < 0x80:
+            return value, pos
+
+
+def codepoint_rows(lines: Sequence[str], seq_len: int) -> np.ndarray:
+    """Each line cut to seq_len characters, as code points padded with PAD_CODE: (N, seq_len)."""
+    padded = "".join([line[:seq_len].ljust(seq_len, "\0") for line in lines])
+    out = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).reshape(-1, seq_len).copy()
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))  # (N,)
+    out[np.arange(seq_len) >= lengths[:, None]] = PAD_CODE  # (N, seq_len): a NUL of the text stays
+    return out
 
 
 def _piece_text(piece: str) -> str:

@@ -14,7 +14,8 @@ from textgan.data.corpus import EncodedCorpus, encode_corpus
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
 from textgan.evaluation.critic_estimate import CriticBatches, critic_estimates
-from textgan.evaluation.metrics import EvalReference, eval_reference, evaluate, js_scores
+from textgan.evaluation.metrics import js_scores
+from textgan.evaluation.reference import EvalReference, corpus_reference, evaluate
 from textgan.evaluation.sampling import generate_ids, load_generator
 from textgan.objectives.losses import Objective
 
@@ -37,9 +38,7 @@ class Evaluator:
         self.n_samples = n_samples
         self.critic_batches = CriticBatches.of(encoded.ids, encoded.heldout_ids, n_samples, seed,
                                                len(encoded.vocab))  # fmt: skip
-        self.reference: EvalReference = eval_reference(
-            encoded.ids, encoded.split.train, encoded.split.heldout, len(encoded.vocab)
-        )
+        self.reference: EvalReference = corpus_reference(encoded)
         # validation floor: real held-out text against the model of all training lines
         floor = js_scores(encoded.heldout_ids[:FLOOR_LINES], self.reference.chars)
         self.floor = {f"floor_{k}": v for k, v in floor.items()}

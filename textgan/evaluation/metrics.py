@@ -1,15 +1,11 @@
-"""Character n-gram models, Jensen-Shannon scores and word-level measures of generated text.
+"""Character n-gram models and Jensen-Shannon scores of generated text (word measures: words.py).
 
-Character measures work on integer id arrays of shape (N, seq_len) in which padding and unknown are
-ordinary symbols, as in the paper's loader. An n-gram of ids is one int64 key (a base-`num_symbols`
+They work on integer id arrays of shape (N, seq_len) in which padding and unknown are ordinary
+symbols, as in the paper's loader. An n-gram of ids is one int64 key (a base-`num_symbols`
 number), so a model is a sorted key array with counts, and two models merge by `searchsorted`.
-
-Word measures work on decoded strings with the trailing padding removed: a sample that still has
-`seq_len` characters filled every position, so its last word may be cut and is not counted.
 """
 
-from collections.abc import Iterable, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,13 +15,13 @@ from textgan.errors import TextganError
 MAX_ORDER = 4
 MAX_SYMBOLS = 65536
 CHAR_ORDERS = (1, 2, 3, 4)
-WORD_ORDERS = 4
-MIN_WORD_LEN = 3
 _INT64_MAX = int(np.iinfo(np.int64).max)
 # Windows keyed at once: few enough to stay in cache (3x faster on 1M lines than all at once).
 _CHUNK_WINDOWS = 1 << 21
 # A chunk is counted with bincount, not a sort, when the key space is at most this many keys wide.
 _BINCOUNT_SPACE_PER_KEY = 4
+# Counted chunks are merged once they hold this many keys, or as many as the merged counts.
+_MERGE_KEYS = 1 << 22
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,8 +81,18 @@ def _sum_runs(ordered: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.n
     return ordered[starts], np.add.reduceat(counts, starts)
 
 
+def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One sorted (keys, counts) of several, the counts of equal keys summed."""
+    keys = np.concatenate([part_keys for part_keys, _ in parts])
+    order = np.argsort(keys, kind="stable")
+    return _sum_runs(keys[order], np.concatenate([counts for _, counts in parts])[order])
+
+
 def _count_keys(ids: np.ndarray, n: int, num_symbols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique n-gram keys of all windows and their counts, a chunk of rows at a time."""
+    """Sorted unique n-gram keys of all windows and their counts, a chunk of rows at a time.
+
+    A chunk's counts are merged into the total once the unmerged ones are as many as the total's
+    keys, so memory stays within a few times the model's size, however many rows there are."""
     chunks = _row_chunks(ids, n)
     key_space = num_symbols**n
     if key_space <= _BINCOUNT_SPACE_PER_KEY * chunks[0].shape[0] * (ids.shape[1] - n + 1):
@@ -95,13 +101,14 @@ def _count_keys(ids: np.ndarray, n: int, num_symbols: int) -> tuple[np.ndarray, 
             counts += np.bincount(_window_keys(chunk, n, num_symbols), minlength=key_space)
         present = np.flatnonzero(counts)
         return present.astype(np.int64), counts[present]
-    parts = []
+    total = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
     for chunk in chunks:
         keys = np.sort(_window_keys(chunk, n, num_symbols))
         parts.append(_sum_runs(keys, np.ones(keys.size, dtype=np.int64)))
-    keys = np.concatenate([part_keys for part_keys, _ in parts])
-    order = np.argsort(keys, kind="stable")
-    return _sum_runs(keys[order], np.concatenate([counts for _, counts in parts])[order])
+        if sum(part[0].size for part in parts) >= max(total[0].size, _MERGE_KEYS):
+            total, parts = _merge([total, *parts]), []
+    return _merge([total, *parts])
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -112,7 +119,12 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 def ngram_model(ids: np.ndarray, n: int, num_symbols: int) -> NgramModel:
     """Model of every length-n window of every row of ids (N, seq_len): seq_len − n + 1 per row."""
     ids = _check_ids(ids, n, num_symbols)
-    keys, counts = _count_keys(ids, n, num_symbols)
+    return model_from_counts(n, num_symbols, *_count_keys(ids, n, num_symbols))
+
+
+def model_from_counts(n: int, num_symbols: int, keys: np.ndarray, counts: np.ndarray) -> NgramModel:
+    """The model whose sorted unique keys (K,) occur counts (K,) times."""
+    keys, counts = np.asarray(keys, dtype=np.int64), np.asarray(counts, dtype=np.int64)
     probs = counts / counts.sum()
     return NgramModel(n, num_symbols, _frozen(keys), _frozen(counts), _frozen(probs))
 
@@ -177,149 +189,3 @@ def validation_floor(
             f"the validation floor needs {n_lines} held-out lines, got {len(heldout_ids)}"
         )
     return js_scores(heldout_ids[:n_lines], char_models(train_ids, num_symbols))
-
-
-@dataclass(frozen=True, eq=False)
-class WordIndex:
-    """Word n-grams of some full text lines; `ngrams[n - 1]` holds n words joined by one space."""
-
-    ngrams: tuple[frozenset[str], ...]
-
-    @property
-    def words(self) -> frozenset[str]:
-        return self.ngrams[0]
-
-
-def _word_ngrams(words: Sequence[str], n: int) -> list[str]:
-    return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
-
-
-def _ngram_sets(lines: Iterable[str], orders: range) -> list[frozenset[str]]:
-    sets = [set() for _ in orders]
-    for line in lines:
-        words = line.split()
-        for n, grams in zip(orders, sets, strict=True):
-            grams.update(_word_ngrams(words, n))
-    return [frozenset(grams) for grams in sets]
-
-
-def word_index(lines: Iterable[str], max_order: int = WORD_ORDERS) -> WordIndex:
-    """Index of the words (split on whitespace, case kept) and word n-grams 2..max_order of lines.
-
-    The lines are full lines, every word complete. max_order=1 is the cheap one on millions of
-    lines (one join and one split of the distinct lines); higher orders loop over the lines.
-    """
-    if not 1 <= max_order <= WORD_ORDERS:
-        raise TextganError(f"word n-gram order must be in [1, {WORD_ORDERS}], got {max_order}")
-    distinct = set(lines)  # a repeated line adds no word and no n-gram
-    words = frozenset(" ".join(distinct).split())
-    return WordIndex((words, *_ngram_sets(distinct, range(2, max_order + 1))))
-
-
-def line_prefixes(lines: Iterable[str], seq_len: int) -> frozenset[str]:
-    """The first `seq_len` characters of every line: what a sample that copies a line looks like."""
-    return frozenset(line.rstrip("\n")[:seq_len] for line in lines)
-
-
-def complete_words(sample: str, seq_len: int) -> list[str]:
-    """The words of a decoded sample, without its last word when the sample fills seq_len.
-
-    A sample of seq_len characters may be cut inside its last word, unless it ends on a space.
-    """
-    words = sample.split()
-    if len(sample) >= seq_len and not sample[-1].isspace():
-        return words[:-1]
-    return words
-
-
-def word_validity(
-    samples: Sequence[str],
-    train_words: AbstractSet[str] | np.ndarray,
-    seq_len: int,
-    min_len: int = MIN_WORD_LEN,
-) -> float:
-    """Share of the samples' complete words of ≥ min_len characters found in the training words."""
-    words = [w for s in samples for w in complete_words(s, seq_len) if len(w) >= min_len]
-    if not words:
-        return 0.0
-    if isinstance(train_words, np.ndarray):
-        return float(np.mean(np.isin(np.asarray(words), train_words)))
-    return sum(word in train_words for word in words) / len(words)
-
-
-def percent_in_test(samples: Sequence[str], heldout: WordIndex, n: int, seq_len: int) -> float:
-    """Share of the samples' word n-grams (complete words, with multiplicity) seen in held-out text.
-
-    Press et al. 2017, %-IN-TEST-n; 0.0 when the samples hold no word n-gram.
-    """
-    if not 1 <= n <= len(heldout.ngrams):
-        raise TextganError(f"the held-out index has word n-grams 1..{len(heldout.ngrams)}, not {n}")
-    grams = [g for s in samples for g in _word_ngrams(complete_words(s, seq_len), n)]
-    if not grams:
-        return 0.0
-    known = heldout.ngrams[n - 1]
-    return sum(gram in known for gram in grams) / len(grams)
-
-
-def _check_samples(samples: Sequence[str]) -> None:
-    if len(samples) == 0:
-        raise TextganError("no samples to score")
-
-
-def distinct_share(samples: Sequence[str]) -> float:
-    """Distinct samples / samples: 1.0 when no two samples are the same."""
-    _check_samples(samples)
-    return len(set(samples)) / len(samples)
-
-
-def copy_share(samples: Sequence[str], train_prefixes: AbstractSet[str]) -> float:
-    """Share of samples equal to the first seq_len characters of a training line (memorisation)."""
-    _check_samples(samples)
-    return sum(sample in train_prefixes for sample in samples) / len(samples)
-
-
-@dataclass(frozen=True, eq=False)
-class EvalReference:
-    """Everything the samples are scored against, built once before training or evaluation."""
-
-    chars: CharModels
-    train_words: frozenset[str]
-    train_prefixes: frozenset[str]
-    heldout: WordIndex
-    seq_len: int
-
-
-def eval_reference(
-    train_ids: np.ndarray,
-    train_lines: Iterable[str],
-    heldout_lines: Iterable[str],
-    num_symbols: int,
-) -> EvalReference:
-    """Reference for `evaluate`: char models of train_ids (N, seq_len), words, prefixes, held-out.
-
-    train_lines are the full training text lines; heldout_lines the full held-out lines.
-    """
-    train_lines = list(train_lines)
-    seq_len = np.asarray(train_ids).shape[1]
-    return EvalReference(
-        chars=char_models(train_ids, num_symbols),
-        train_words=word_index(train_lines, max_order=1).words,
-        train_prefixes=line_prefixes(train_lines, seq_len),
-        heldout=word_index(heldout_lines),
-        seq_len=seq_len,
-    )
-
-
-def evaluate(
-    sample_ids: np.ndarray, samples: Sequence[str], reference: EvalReference
-) -> dict[str, float]:
-    """All measures of one set of samples: ids (N, seq_len) and the same samples decoded."""
-    if len(samples) != len(sample_ids):
-        raise TextganError(f"{len(sample_ids)} sample id rows but {len(samples)} decoded samples")
-    scores = js_scores(sample_ids, reference.chars)
-    scores["word_validity"] = word_validity(samples, reference.train_words, reference.seq_len)
-    for n in range(1, len(reference.heldout.ngrams) + 1):
-        scores[f"in_test{n}"] = percent_in_test(samples, reference.heldout, n, reference.seq_len)
-    scores["distinct"] = distinct_share(samples)
-    scores["copied"] = copy_share(samples, reference.train_prefixes)
-    return scores

@@ -30,10 +30,19 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 ITERS, BATCH = 3, 8
 
 
+TEARDOWN_ABORT = "terminate called without an active exception"
+
+
 def run_torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """torchrun on args; run once more if a rank aborted in the C++ teardown of its gloo group,
+    which has happened about once in ten loaded runs (an issue of the process group's shutdown,
+    not of what the ranks computed: the tests read what they wrote before)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
-    result = subprocess.run(TORCHRUN + args, cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=240)  # fmt: skip
+    for _ in range(2):
+        result = subprocess.run(TORCHRUN + args, cwd=cwd, env=env, capture_output=True,
+                                text=True, timeout=240)  # fmt: skip
+        if result.returncode == 0 or TEARDOWN_ABORT not in result.stderr:
+            break
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from textgan.config import ModelConfig, TrainConfig
 from textgan.errors import TextganError
-from textgan.models.resnet import build_models
+from textgan.models.resnet import Critic, Generator, build_models
 from textgan.objectives.constraints import spectral_normalize
 
 ModelSpec = nn.Module | Callable[[ModelConfig], nn.Module] | None  # None: the built-in model
@@ -36,7 +36,14 @@ def run_models(
 
 def class_name(module: nn.Module) -> str:
     """module.Class of a model, as checkpoints record it (and never import it)."""
-    return f"{type(module).__module__}.{type(module).__qualname__}"
+    return _qualified(type(module))
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+BUILTIN_MODELS = {"generator": _qualified(Generator), "critic": _qualified(Critic)}
 
 
 def check_classes(saved: dict[str, str], generator: nn.Module, critic: nn.Module) -> None:
@@ -50,7 +57,8 @@ def check_classes(saved: dict[str, str], generator: nn.Module, critic: nn.Module
 
 
 def is_custom(name: str) -> bool:
-    return not name.startswith("textgan.models.")
+    """Whether a recorded class name is a caller's model rather than a built-in one."""
+    return name not in BUILTIN_MODELS.values()
 
 
 def _resolve(spec: ModelSpec, model: ModelConfig, role: str) -> nn.Module:

@@ -14,14 +14,13 @@ from typing import Any
 import torch
 
 from textgan.errors import TextganError
+from textgan.models.build import BUILTIN_MODELS
 from textgan.training.fileio import atomic_open
 
 FORMAT = "textgan-checkpoint"
 FORMAT_VERSION = 3  # 3: the run's loss, constraint, optimiser, critic norm and model classes;
 # 2: conv weights are (kernel, in, out); 1 had nn.Conv1d's (out, in, kernel)
 READABLE_VERSIONS = (1, 2, FORMAT_VERSION)
-BUILTIN_MODELS = {"generator": "textgan.models.resnet.Generator",
-                  "critic": "textgan.models.resnet.Critic"}  # fmt: skip
 _NAME = re.compile(r"^ckpt-(\d{7,})\.pt$")
 _TEMP_NAME = re.compile(r"^\.ckpt-\d{7,}\.pt\..+\.tmp$")  # atomic_open's temp files
 SAVE_DELAY_ENV = "TEXTGAN_TEST_SAVE_DELAY"  # seconds; lets tests kill a run mid-write

@@ -19,8 +19,11 @@ from textgan.training.steps import make_engine, train_iteration
 
 F64 = torch.float64
 CONFIG = ModelConfig(vocab_size=9, seq_len=8, dim=6, n_blocks=2)
-FUSED_OBJECTIVES = [Objective("wasserstein", "gp", 10.0), Objective("wasserstein", "lp", 10.0),
-                    Objective("wasserstein", None, 0.0)]  # fmt: skip
+FUSED_OBJECTIVES = [
+    Objective(loss, penalty, 0.0 if penalty is None else 10.0)
+    for loss in ("wasserstein", "gan", "hinge")
+    for penalty in ("gp", "lp", None)
+]
 
 
 def models() -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -39,7 +42,7 @@ def assert_same(got: dict, want: dict, rtol: float, atol: float) -> None:
         torch.testing.assert_close(got[name].to(value.dtype), value, rtol=rtol, atol=atol)
 
 
-@pytest.mark.parametrize("objective", FUSED_OBJECTIVES, ids=lambda o: str(o.penalty))
+@pytest.mark.parametrize("objective", FUSED_OBJECTIVES, ids=lambda o: f"{o.loss}-{o.penalty}")
 def test_float64_steps_agree(objective: Objective, conv_impl: str) -> None:
     generator, critic = models()
     fused = FusedEngine(generator, critic, objective, F64, conv_impl)
@@ -67,12 +70,15 @@ def test_float64_steps_agree(objective: Objective, conv_impl: str) -> None:
 TINY_LR = 1e-4
 TINY = dict(dim=16, n_blocks=2, seq_len=12, batch_size=8, critic_iters=2, eval_every=0,
             device="cpu", precision="fp32", iters=100, lr=TINY_LR)  # fmt: skip
-CONSTRAINTS = [("gp", "adam"), ("lp", "adam"), ("clip", "rmsprop"), ("none", "adam")]
+CONSTRAINTS = [("wasserstein", "gp", "adam"), ("wasserstein", "lp", "adam"),
+               ("wasserstein", "clip", "rmsprop"), ("wasserstein", "none", "adam"),
+               ("gan", "none", "adam"), ("gan", "gp", "adam"),
+               ("hinge", "none", "adam")]  # fmt: skip
 
 
-@pytest.mark.parametrize(("constraint", "optimizer"), CONSTRAINTS)
-def test_fp32_steps_agree(tiny_corpus: Path, constraint: str, optimizer: str) -> None:
-    config = TrainConfig(constraint=constraint, optimizer=optimizer, **TINY)
+@pytest.mark.parametrize(("loss", "constraint", "optimizer"), CONSTRAINTS)
+def test_fp32_steps_agree(tiny_corpus: Path, loss: str, constraint: str, optimizer: str) -> None:
+    config = TrainConfig(loss=loss, constraint=constraint, optimizer=optimizer, **TINY)
     state, _ = build_state(config, tiny_corpus)
     fused = make_engine(state)
     assert isinstance(fused, FusedEngine)
@@ -93,13 +99,14 @@ def test_fp32_steps_agree(tiny_corpus: Path, constraint: str, optimizer: str) ->
         assert (grads[name] - value).abs().max() <= 1e-4 * value.abs().max(), name
 
 
-@pytest.mark.parametrize(("constraint", "optimizer"), CONSTRAINTS)
+@pytest.mark.parametrize(("loss", "constraint", "optimizer"), CONSTRAINTS)
 def test_one_seed_trains_the_same_run_on_either_engine(
-    tiny_corpus: Path, constraint: str, optimizer: str
+    tiny_corpus: Path, loss: str, constraint: str, optimizer: str
 ) -> None:
     weights = {}
     for engine in ("fused", "autograd"):
-        config = TrainConfig(constraint=constraint, optimizer=optimizer, engine=engine, **TINY)
+        config = TrainConfig(loss=loss, constraint=constraint, optimizer=optimizer, engine=engine,
+                             **TINY)  # fmt: skip
         state, _ = build_state(config, tiny_corpus)
         chosen = make_engine(state)
         assert chosen.name == engine
@@ -113,8 +120,9 @@ def test_one_seed_trains_the_same_run_on_either_engine(
 def test_auto_takes_fused_where_it_can_and_says_why() -> None:
     generator, critic = build_models(CONFIG, 0)
     assert choose_engine(TrainConfig(), generator, critic)[0] == "fused"
-    assert choose_engine(TrainConfig(constraint="clip"), generator, critic)[0] == "fused"
-    for options, fragment in ((dict(loss="gan"), "--loss"), (dict(constraint="sn"), "sn"),
+    for options in (dict(constraint="clip"), dict(loss="gan"), dict(loss="hinge", constraint="lp")):
+        assert choose_engine(TrainConfig(**options), generator, critic)[0] == "fused"
+    for options, fragment in ((dict(constraint="sn"), "sn"),
                               (dict(critic_norm="layer"), "--critic-norm")):  # fmt: skip
         name, why = choose_engine(TrainConfig(**options), generator, critic)
         assert name == "autograd" and fragment in why

@@ -44,6 +44,25 @@ def test_loss_terms_by_hand() -> None:
     assert gan.critic_term(REAL, FAKE).item() == pytest.approx(expected.item(), rel=1e-12)
 
 
+@pytest.mark.parametrize("family", [wasserstein, gan, hinge], ids=lambda f: f.__name__)
+def test_term_derivatives_are_autograds(family) -> None:
+    # REAL and FAKE straddle hinge's kinks at 1 and −1, so both of its branches are exercised
+    real, fake = REAL.clone().requires_grad_(), FAKE.clone().requires_grad_()
+    want = torch.autograd.grad(family.critic_term(real, fake), (real, fake))
+    got = family.critic_term_grads(REAL, FAKE)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=0)
+    (want,) = torch.autograd.grad(family.generator_term(fake), fake)
+    torch.testing.assert_close(family.generator_term_grad(FAKE), want, rtol=1e-12, atol=0)
+    # in bf16 the derivatives are still taken in fp32
+    assert family.generator_term_grad(FAKE.bfloat16()).dtype == torch.float32
+
+
+def test_hinge_derivatives_by_hand() -> None:
+    d_real, d_fake = hinge.critic_term_grads(REAL, FAKE)  # REAL 2.0, −0.5, 0.3; FAKE −1.5, .8, 1.2
+    assert d_real.tolist() == [0.0, -1 / 3, -1 / 3] and d_fake.tolist() == [0.0, 1 / 3, 1 / 3]
+
+
 @pytest.mark.parametrize("loss", ["wasserstein", "gan", "hinge"])
 def test_critic_loss_adds_the_weighted_penalty_and_logs_the_estimate(loss: str) -> None:
     weight = torch.full((2, 3), 0.5, dtype=torch.float64)  # ‖W‖ = √1.5

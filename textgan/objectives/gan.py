@@ -18,3 +18,18 @@ def critic_term(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.T
 def generator_term(fake_scores: torch.Tensor) -> torch.Tensor:
     """E[softplus(−D(fake))] = −E[log σ(D(fake))] (non-saturating)."""
     return F.softplus(-wide(fake_scores)).mean()
+
+
+def critic_term_grads(
+    real_scores: torch.Tensor, fake_scores: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """critic_term's derivatives by each real (B,) and fake (B,) score: −σ(−D(real))/B and
+    σ(D(fake))/B."""
+    real, fake = wide(real_scores), wide(fake_scores)
+    return -torch.sigmoid(-real) / len(real), torch.sigmoid(fake) / len(fake)
+
+
+def generator_term_grad(fake_scores: torch.Tensor) -> torch.Tensor:
+    """generator_term's derivative by each fake score (B,): −σ(−D(fake))/B."""
+    fake = wide(fake_scores)
+    return -torch.sigmoid(-fake) / len(fake)

@@ -15,3 +15,18 @@ def critic_term(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.T
 def generator_term(fake_scores: torch.Tensor) -> torch.Tensor:
     """−E[D(fake)]."""
     return -wide(fake_scores).mean()
+
+
+def critic_term_grads(
+    real_scores: torch.Tensor, fake_scores: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """critic_term's derivatives by each real (B,) and fake (B,) score: −1/B where
+    D(real) < 1, 1/B where D(fake) > −1, else 0 (relu's derivative at 0 is 0, as autograd's)."""
+    real, fake = wide(real_scores), wide(fake_scores)
+    return -(real < 1).to(real.dtype) / len(real), (fake > -1).to(fake.dtype) / len(fake)
+
+
+def generator_term_grad(fake_scores: torch.Tensor) -> torch.Tensor:
+    """generator_term's derivative by each fake score (B,): −1/B."""
+    fake = wide(fake_scores)
+    return torch.full_like(fake, -1 / len(fake))

@@ -43,6 +43,19 @@ class Objective:
         return LOSSES[self.loss].generator_term
 
     @property
+    def critic_term_grads(
+        self,
+    ) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """(real scores (B,), fake scores (B,)) → critic_term's derivatives by each, (B,) and
+        (B,): what a hand-derived backward starts from."""
+        return LOSSES[self.loss].critic_term_grads
+
+    @property
+    def generator_term_grad(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """fake scores (B,) → generator_term's derivative by each (B,)."""
+        return LOSSES[self.loss].generator_term_grad
+
+    @property
     def one_sided(self) -> bool:
         return PENALTIES[self.penalty] if self.penalty is not None else False
 

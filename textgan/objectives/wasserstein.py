@@ -16,6 +16,20 @@ def generator_term(fake_scores: torch.Tensor) -> torch.Tensor:
     return -wide(fake_scores).mean()
 
 
+def critic_term_grads(
+    real_scores: torch.Tensor, fake_scores: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """critic_term's derivatives by each real (B,) and fake (B,) score: −1/B and 1/B."""
+    real, fake = wide(real_scores), wide(fake_scores)
+    return torch.full_like(real, -1 / len(real)), torch.full_like(fake, 1 / len(fake))
+
+
+def generator_term_grad(fake_scores: torch.Tensor) -> torch.Tensor:
+    """generator_term's derivative by each fake score (B,): −1/B."""
+    fake = wide(fake_scores)
+    return torch.full_like(fake, -1 / len(fake))
+
+
 def wasserstein_estimate(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """E[D(real)] − E[D(fake)], the critic's distance estimate, logged for every loss."""
     return wide(real_scores).mean() - wide(fake_scores).mean()

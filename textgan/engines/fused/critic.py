@@ -1,13 +1,15 @@
-"""The critic's Wasserstein loss, with its gradient penalty if any, and its parameter gradients,
-derived by hand (no autograd).
+"""The critic's loss, with its gradient penalty if any, and its parameter gradients, derived by
+hand (no autograd).
 
-The same loss as objectives.losses.critic_loss, D(fake) − D(real) + λ·P with P the two-sided
-E[(‖∇x̂ D(x̂)‖₂ − 1)²] or the one-sided penalty, computed as matrix products on channels-last
-activations (without a penalty, only the real and fake rows, 2B, are run):
+The same loss as objectives.losses.critic_loss, the loss term (Wasserstein D(fake) − D(real),
+the standard GAN's or the hinge) + λ·P with P the two-sided E[(‖∇x̂ D(x̂)‖₂ − 1)²] or the
+one-sided penalty, computed as matrix products on channels-last activations (without a penalty,
+only the real and fake rows, 2B, are run):
 
 1. one forward over [real; fake; x̂] (3B rows): scores and ReLU masks;
 2. one backward over the 3B rows from the head's weights. It is ∇x̂ D for the x̂ rows and, with
-   the upstream scaled by ∓1/B, the Wasserstein term's backward for the others;
+   each row's upstream scaled by the loss term's derivative by its score (∓1/B for the
+   Wasserstein loss), the loss term's backward for the others;
 3. the penalty's adjoint pushed back through the x̂ rows' backward (residual.stack_second_order);
 4. each weight gradient as one product over all 3B rows.
 
@@ -18,6 +20,7 @@ penalty is through the ReLU masks (zero derivative); here that work is not done 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -134,14 +137,17 @@ def critic_backward(
 
 
 def score_and_input_grad(
-    weights: CriticWeights, x: torch.Tensor, scale: float, buffers: StackBuffers
+    weights: CriticWeights,
+    x: torch.Tensor,
+    term_grad: Callable[[torch.Tensor], torch.Tensor],
+    buffers: StackBuffers,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scores (N,) of soft one-hot rows x (N, L, V), and d(scale · Σ scores)/dx (N, L, V), in
-    the wide dtype."""
+    """Scores (N,) of soft one-hot rows x (N, L, V), and d(term)/dx (N, L, V) in the wide dtype
+    for a term of the scores whose derivative by each score is term_grad(scores) (N,)."""
     n, length, vocab = x.shape
     h = critic_forward(weights, _embed_soft(weights, x.to(weights.embed.dtype)), buffers)
     scores = weights.scores(h, buffers, slice(0, n))  # (N,)
-    scales = torch.full((n, 1, 1), scale, dtype=h.dtype, device=h.device)
+    scales = term_grad(scores).to(h.dtype).view(n, 1, 1)
     u0 = critic_backward(weights, buffers, scales)  # (N, L, C)
     grad = u0.reshape(n * length, -1) @ weights.embed.t()  # (N·L, V)
     return scores, grad.to(scores.dtype).view(n, length, vocab)
@@ -159,14 +165,12 @@ def critic_loss_and_grads(
     weights: CriticWeights | None = None,
 ) -> tuple[CriticLoss, dict[str, torch.Tensor]]:
     """The critic's loss parts and d(critic loss)/d(parameter) for every parameter, by name,
-    for the Wasserstein loss with objective's penalty (gp, lp or none). real_ids (B, L), fake
-    (B, L, V) soft one-hot, alpha (B,) fp32.
+    for objective's loss and penalty (gp, lp or none). real_ids (B, L), fake (B, L, V) soft
+    one-hot, alpha (B,) fp32.
 
     buffers: stack_buffers(critic, rows, dtype) with rows = 3B with a penalty (real, fake, x̂),
     else 2B; weights: the critic's current weights (CriticWeights.of(critic, dtype), or one
     refreshed by load()); both made when not given."""
-    if objective.loss != "wasserstein":
-        raise ValueError(f"the fused critic computes the Wasserstein loss, not {objective.loss}")
     batch, length = real_ids.shape
     with_penalty = objective.penalty is not None
     rows = (3 if with_penalty else 2) * batch
@@ -178,31 +182,36 @@ def critic_loss_and_grads(
     real_h0 = weights.embed[real_ids] + weights.embed_bias  # one-hot rows: a lookup
     h = critic_forward(weights, torch.cat([real_h0, _embed_soft(weights, soft)]), buffers)
     scores = weights.scores(h, buffers, slice(0, 2 * batch))  # (2B,)
-    wasserstein = wasserstein_estimate(scores[:batch], scores[batch:])
+    real_scores, fake_scores = scores[:batch], scores[batch:]
+    term = objective.critic_term(real_scores, fake_scores)
+    d_real, d_fake = objective.critic_term_grads(real_scores, fake_scores)  # (B,) each, wide
 
-    # d(loss)/d(score): ∓1/B for the Wasserstein rows; 1 for x̂, whose backward is ∇x̂ D
+    # d(loss)/d(score) for the real and fake rows; 1 for x̂, whose backward is ∇x̂ D
     scale = torch.ones(rows, 1, 1, dtype=dtype, device=h.device)
-    scale[:batch], scale[batch : 2 * batch] = -1.0 / batch, 1.0 / batch
+    scale[:batch, 0, 0], scale[batch : 2 * batch, 0, 0] = d_real, d_fake
     u0 = critic_backward(weights, buffers, scale).reshape(rows * length, -1)
     gp, delta = None, None
     if with_penalty:
         gp, delta = _penalty_pass(weights, buffers, u0, soft, objective, fake.dtype)
 
+    # Two biases add a constant to every score, leaving ∇x̂ D, hence the penalty, unchanged: fc's
+    # gets Σ d(term)/d(score) over the real and fake rows, the last conv's 0.3·Σ_t head_t times
+    # that. For the Wasserstein loss the real rows' −1/B cancel the fake rows' 1/B exactly: both
+    # are exactly 0 (test_grads pins this).
+    score_sum = d_real.sum() + d_fake.sum()  # wide
+
     # every conv but the last from the buffers; the last conv and the head from the folded head
     halves = [slice(0, batch), slice(batch, 2 * batch)]  # (the x̂ rows' biases get nothing)
     convs, biases = stack_weight_grads(buffers, halves, weights.last[1])
-    last_conv, head_grad = _head_grads(weights, buffers, scale, h, delta, batch)
+    last_conv, head_grad = _head_grads(weights, buffers, scale, h, delta, batch, score_sum)
     embed, embed_bias = _embed_grads(weights, real_ids, soft, u0)
-    # Two biases get exactly zero: each adds a constant to every score, so it cancels in
-    # D(fake) − D(real) and leaves ∇x̂ D, hence the penalty, unchanged. The last conv's bias
-    # would get Σ ∓1/B·0.3·Σ_t head_t and fc's bias Σ ∓1/B, both 0 (test_grads pins this).
-    last_bias = torch.zeros_like(biases[0])
+    last_bias = weights.head.sum(0, dtype=score_sum.dtype).mul_(RESIDUAL_SCALE * score_sum)
     grads = {"inp.weight": embed.unsqueeze(0), "inp.bias": embed_bias}
-    grads |= named_stack_grads([*convs, last_conv], [*biases, last_bias])
+    grads |= named_stack_grads([*convs, last_conv], [*biases, last_bias.to(biases[0].dtype)])
     grads["fc.weight"] = head_grad.t().reshape(1, -1)  # (1, C·L), fc's (channel, position) order
-    grads["fc.bias"] = torch.zeros_like(weights.const).view(1)
-    loss = -wasserstein if gp is None else -wasserstein + objective.weight * gp
-    return CriticLoss(loss, wasserstein, gp), grads
+    grads["fc.bias"] = score_sum.to(weights.const.dtype).view(1)
+    loss = term if gp is None else term + objective.weight * gp
+    return CriticLoss(loss, wasserstein_estimate(real_scores, fake_scores), gp), grads
 
 
 def _interpolate(real_ids: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -256,9 +265,12 @@ def _head_grads(
     h: torch.Tensor,
     delta: torch.Tensor | None,
     batch: int,
+    score_sum: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The last conv's weight gradient (K, C, C) and the head's (L, C), both from one weighted
-    sum of the last ReLU's rows: Σ ∓1/B·r2 over the Wasserstein rows, Σ δ over the x̂ rows."""
+    sum of the last ReLU's rows: Σ d(term)/d(score)·r2 over the real and fake rows, Σ δ over the
+    x̂ rows. score_sum: Σ d(term)/d(score) over the real and fake rows, which the last conv's bias
+    adds to the head's gradient."""
     k = weights.stack.kernel
     relu2 = buffers.input(weights.last[1]).buffer  # (3B, T, C): r2, and δ in the x̂ rows
     summed = Padded(torch.einsum("n,ntc->tc", scale.flatten(), relu2).unsqueeze(0), k)
@@ -269,6 +281,7 @@ def _head_grads(
     direct = torch.einsum("n,nlc->lc", scale[rows].flatten(), h[rows]).to(wide_dtype)
     through_conv = (cols @ weights.stack.forward[-1]).to(wide_dtype)  # conv2(Σ), no bias
     head_grad = direct + RESIDUAL_SCALE * through_conv
+    head_grad += weights.stack.biases[-1].to(wide_dtype) * (RESIDUAL_SCALE * score_sum)
     if delta is not None:  # the x̂ rows' second-order term
         head_grad += delta.sum(0, dtype=wide_dtype)
     return last_conv.view(k, -1, last_conv.shape[1]), head_grad

@@ -22,12 +22,10 @@ def fused_refusal(
     config: TrainConfig, generator: object = None, critic: object = None
 ) -> str | None:
     """Why the fused engine cannot train this configuration, or None when it can: it derives
-    the gradients of the built-in models (None: those), the Wasserstein loss and the gp, lp,
-    clip or no constraint by hand, and nothing else."""
+    the gradients of the built-in models (None: those), every loss and the gp, lp, clip or no
+    constraint by hand, and nothing else."""
     if any(m is not None and type(m) not in (Generator, Critic) for m in (generator, critic)):
         return "it runs only the built-in models, not custom ones"
-    if config.loss != "wasserstein":
-        return f"it computes only --loss wasserstein, not {config.loss}"
     if config.constraint == "sn":
         return "it has no --constraint sn (spectral normalisation)"
     if config.critic_norm != "none":
@@ -50,7 +48,7 @@ class FusedEngine:
         dtype: torch.dtype,
         conv: str = "im2col",
     ) -> None:
-        """objective: the Wasserstein loss with a penalty (gp, lp) or none; dtype: of the
+        """objective: any loss, with a penalty (gp, lp) or none; dtype: of the
         matrix products (weights, optimiser state and losses stay fp32); conv: how the convs
         run (conv.CONV_IMPLS)."""
         self.generator, self.critic, self.objective = generator, critic, objective
@@ -80,13 +78,14 @@ class FusedEngine:
                                      self.dtype, buffers, self._critic_weights())  # fmt: skip
 
     def generator_grads(self, noise: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The generator's loss −E[D(G(z))] for noise (B, noise_dim) and its gradients by
-        parameter name (the critic gets none)."""
+        """The generator's loss (the objective's generator term) for noise (B, noise_dim) and its
+        gradients by parameter name (the critic gets none)."""
         batch = noise.shape[0]
         buffers = self._stack_buffers(self.generator, batch)
         scoring = self._stack_buffers(self.critic, batch)
-        return generator_loss_and_grads(self.generator, self._critic_weights(), noise, buffers,
-                                        scoring, self._generator_weights())  # fmt: skip
+        critic, generator = self._critic_weights(), self._generator_weights()
+        return generator_loss_and_grads(self.generator, critic, noise, buffers, scoring, generator,
+                                        self.objective)  # fmt: skip
 
     def _stack_buffers(
         self, net: Generator | Critic, rows: int, backward: bool = True

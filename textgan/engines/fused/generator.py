@@ -1,5 +1,6 @@
-"""The generator run by hand: sampling without autograd, and its loss −E[D(G(z))] with every
-parameter gradient, on the same channels-last matrix products as the critic (residual.py)."""
+"""The generator run by hand: sampling without autograd, and its loss (−E[D(G(z))], or the
+standard GAN's) with every parameter gradient, on the same channels-last matrix products as the
+critic (residual.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from textgan.engines.fused.residual import (
     wide,
 )
 from textgan.models.resnet import Generator
+from textgan.objectives.losses import Objective
 
 
 @dataclass(frozen=True)
@@ -84,16 +86,20 @@ def generator_loss_and_grads(
     buffers: StackBuffers,
     critic_buffers: StackBuffers,
     weights: GeneratorWeights | None = None,
+    objective: Objective | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The generator's loss −mean D(G(z)) and its gradient for every parameter, by name.
-    buffers, critic_buffers: stack_buffers of the generator and the critic, B rows."""
+    """The generator's loss (objective's generator term; by default −mean D(G(z))) and its
+    gradient for every parameter, by name. buffers, critic_buffers: stack_buffers of the
+    generator and the critic, B rows."""
+    objective = objective if objective is not None else Objective()
     dtype = critic.embed.dtype
     weights = weights if weights is not None else GeneratorWeights.of(generator, dtype)
     batch = z.shape[0]
     h = _last_hidden(weights, z, buffers)  # (B, L, C)
     length, channels = h.shape[1:]
     fake = torch.softmax(_logits(weights, h), dim=-1)  # (B, L, V)
-    scores, grad_fake = score_and_input_grad(critic, fake, -1.0 / batch, critic_buffers)
+    scores, grad_fake = score_and_input_grad(critic, fake, objective.generator_term_grad,
+                                             critic_buffers)  # fmt: skip
     # softmax backward, in fp32 (fp64 in fp64)
     grad_logits = fake * (grad_fake - (grad_fake * fake).sum(dim=-1, keepdim=True))  # (B, L, V)
     grad_rows = grad_logits.to(dtype).view(batch * length, -1)  # (B·L, V)
@@ -112,7 +118,7 @@ def generator_loss_and_grads(
     grads |= named_stack_grads(conv_grads, bias_grads)
     grads["out.weight"] = grad_out.unsqueeze(0)  # the last (k=1) conv: (1, C, V)
     grads["out.bias"] = grad_logits.sum(dim=(0, 1))  # (V,)
-    return -scores.mean(), grads
+    return objective.generator_term(scores), grads
 
 
 def _channels_first(rows: torch.Tensor, length: int) -> torch.Tensor:

@@ -65,6 +65,12 @@ def test_labels_of_two_and_three_runs() -> None:
     other = [base | {"betas": [0.5, 0.9]}, base | {"corpus": "d.txt", "betas": [0.5, 0.99]}]
     assert run_label_options([base, other[0]]) == [{"betas": None}, {"betas": [0.5, 0.9]}]
     assert run_labels(other) == ["corpus=c.txt betas=0.5,0.9", "corpus=d.txt betas=0.5,0.99"]
+    # an option a run has no value for is left out of its label
+    clipped = base | {"constraint": "clip", "clip": 0.01, "gp_weight": None}
+    gp = [base | {"clip": None, "gp_weight": 10.0}, clipped]
+    assert run_labels(gp) == ["constraint=gp gp_weight=10.0", "constraint=clip clip=0.01"]
+    unclipped = [base | {"clip": None}, base | {"clip": 0.1}]
+    assert run_labels(unclipped, ["a", "b"]) == ["a", "clip=0.1"]
     assert run_labels([base, base], names=["run-a", "run-b"]) == ["run-a", "run-b"]
     assert run_labels([base]) == ["run 1"]
 

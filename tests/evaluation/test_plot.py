@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from textgan.cli.app import app
 from textgan.config import TrainConfig
-from textgan.evaluation.plot import read_runs
+from textgan.evaluation.plot import legend_columns, read_runs
 
 runner = CliRunner()
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -52,13 +52,20 @@ def test_legend_labels_of_one_two_and_three_runs(tmp_path: Path) -> None:
     assert [run.label for run in read_runs([a, b])] == ["seed=1", "seed=2"]
     assert [run.label for run in read_runs([a, c, d])] == [
         "lr=0.0001 loss=wasserstein constraint=gp gp_weight=10.0 seed=1",
-        "lr=0.0001 loss=gan constraint=none gp_weight=None seed=2",
+        "lr=0.0001 loss=gan constraint=none seed=2",
         "lr=0.0003 loss=wasserstein constraint=gp gp_weight=10.0 seed=1",
     ]
     twin = make_run(tmp_path / "other", "a", seed=1)  # equal configs: named by their dirs
     assert [run.label for run in read_runs([a, twin])] == ["a", "a"]
     runs = read_runs([a, b])
     assert runs[0].floor["floor_js4"] == pytest.approx(0.4) and len(runs[1].records) == 2
+
+
+def test_the_legend_takes_as_many_columns_as_fit() -> None:
+    short, long = ["seed=1"] * 7, ["x" * 100, "y" * 95, "z" * 90]
+    assert legend_columns(short, 16.8) == 3 and legend_columns(short[:2], 16.8) == 2
+    assert legend_columns(long, 16.8) == 1 and legend_columns(["a" * 40] * 4, 16.8) == 3
+    assert legend_columns(["a" * 60] * 4, 16.8) == 2
 
 
 def test_the_critic_panels_appear_when_a_run_logged_them(tmp_path: Path) -> None:

@@ -38,6 +38,8 @@ def run_label_options(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def run_labels(configs: list[dict[str, Any]], names: list[str] | None = None) -> list[str]:
     """A legend label per run, e.g. `loss=gan constraint=none seed=2`.
 
+    An option a run has no value for (None: `--clip` of a run without clipping) is left out of
+    its label; runs that differ still get different labels, since one of them has a value there.
     A run that no option tells apart (one run, or runs with equal configs) is labelled by its
     entry in `names` (the caller passes the run directories' names), else `run <i>` from 1.
     """
@@ -45,7 +47,7 @@ def run_labels(configs: list[dict[str, Any]], names: list[str] | None = None) ->
     if len(fallback) != len(configs):
         raise TextganError(f"{len(configs)} configs but {len(fallback)} names to label them")
     return [
-        " ".join(f"{key}={option_text(value)}" for key, value in options.items()) or name
+        " ".join(f"{k}={option_text(v)}" for k, v in options.items() if v is not None) or name
         for options, name in zip(run_label_options(configs), fallback, strict=True)
     ]
 

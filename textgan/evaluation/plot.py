@@ -117,9 +117,17 @@ def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
     for ax in panels[len(losses) :]:
         ax.set_visible(False)
     handles = [Line2D([], [], color=c) for c in colours]
-    fig.legend(handles, [run.label for run in runs], loc="lower center", ncol=min(len(runs), 3))
-    fig.tight_layout(rect=(0, 0.03 + 0.03 * math.ceil(len(runs) / 3), 1, 0.96))
+    columns = legend_columns([run.label for run in runs], fig.get_figwidth())
+    fig.legend(handles, [run.label for run in runs], loc="lower center", ncol=columns)
+    fig.tight_layout(rect=(0, 0.03 + 0.03 * math.ceil(len(runs) / columns), 1, 0.96))
     return fig
+
+
+def legend_columns(labels: list[str], width: float) -> int:
+    """How many legend columns of these labels fit across a figure `width` inches wide (about
+    12 characters an inch at the legend's size, plus a colour swatch a label): 1 to 3."""
+    per_column = max(len(label) for label in labels) + 8
+    return max(1, min(3, len(labels), int(width * 12 // per_column)))
 
 
 def _curve(records: list[dict[str, Any]], x: str, key: str) -> tuple[list[float], list[float]]:

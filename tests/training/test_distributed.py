@@ -5,6 +5,7 @@ a group; on CUDA each process joins NCCL bound to its GPU (the calls checked, no
 import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,9 +37,13 @@ TEARDOWN_ABORT = "terminate called without an active exception"
 def run_torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """torchrun on args; run once more if a rank aborted in the C++ teardown of its gloo group,
     which has happened about once in ten loaded runs (an issue of the process group's shutdown,
-    not of what the ranks computed: the tests read what they wrote before)."""
+    not of what the ranks computed: the tests read what they wrote before). The rerun starts as
+    the first did: what the first wrote in cwd is removed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
-    for _ in range(2):
+    before = set(cwd.iterdir())
+    for attempt in range(2):
+        for written in set(cwd.iterdir()) - before if attempt else ():
+            shutil.rmtree(written) if written.is_dir() else written.unlink()
         result = subprocess.run(TORCHRUN + args, cwd=cwd, env=env, capture_output=True,
                                 text=True, timeout=240)  # fmt: skip
         if result.returncode == 0 or TEARDOWN_ABORT not in result.stderr:

@@ -99,6 +99,13 @@ def test_the_generated_batch_is_seeded_per_evaluation() -> None:
     assert other["critic_gap"] == pytest.approx(first["critic_gap"], abs=1e-6)  # Wasserstein
 
 
+class RowBatchNorm(nn.BatchNorm1d):
+    """Batch norm of channels-last rows (B, L, C), as the blocks pass them."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
 @pytest.mark.parametrize("kind", ["spectral norm", "layer norm", "batch norm"])
 def test_models_random_streams_and_modes_are_left_as_they_were(kind: str) -> None:
     """A spectral-norm critic keeps its power-iteration vectors, a batch-norm one its running
@@ -109,7 +116,7 @@ def test_models_random_streams_and_modes_are_left_as_they_were(kind: str) -> Non
         spectral_normalize(critic, seed=0)
         critic(F.one_hot(torch.tensor(TRAIN).long(), V).float())  # u, v: one training forward
     if kind == "batch norm":
-        critic.blocks[0].norm1 = nn.BatchNorm1d(8)
+        critic.blocks[0].norm1 = RowBatchNorm(8)
     critic.fc.eval()  # a submodule in another mode than its parent stays so
     before = {k: v.clone() for k, v in critic.state_dict().items()}
     generator_before = {k: v.clone() for k, v in generator.state_dict().items()}

@@ -4,7 +4,14 @@ import torch
 from torch import nn
 
 from textgan.config import ModelConfig
-from textgan.models.resnet import RESIDUAL_SCALE, ConvLayer, ResBlock, build_models, init_weights
+from textgan.models.resnet import (
+    RESIDUAL_SCALE,
+    ConvLayer,
+    ResBlock,
+    SampleNorm,
+    build_models,
+    init_weights,
+)
 
 CONFIG = ModelConfig(vocab_size=11, seq_len=12, dim=16, n_blocks=3, noise_dim=128)
 
@@ -26,7 +33,7 @@ def test_paper_defaults() -> None:
 
 def test_critic_has_no_normalisation_layers() -> None:
     _, critic = build_models(CONFIG, seed=0)
-    norms = (nn.BatchNorm1d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d)
+    norms = (nn.BatchNorm1d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, SampleNorm)
     assert not any(isinstance(m, norms) for m in critic.modules())
     assert len(critic.blocks) == 3
 
@@ -34,7 +41,7 @@ def test_critic_has_no_normalisation_layers() -> None:
 def test_resblock_is_x_plus_scaled_branch() -> None:
     block = ResBlock(4)
     init_weights(block, torch.Generator().manual_seed(0))  # ConvLayer leaves weights to it
-    x = torch.randn(2, 4, 6)
+    x = torch.randn(2, 6, 4)  # (B, L, C)
     branch = block.conv2(torch.relu(block.conv1(torch.relu(x))))
     assert torch.allclose(block(x), x + RESIDUAL_SCALE * branch)
 
@@ -48,8 +55,16 @@ def test_conv_is_a_same_padded_conv1d_with_its_weight_stored_kernel_first() -> N
     with torch.no_grad():
         reference.weight.copy_(conv.weight.permute(2, 1, 0))
         reference.bias.copy_(conv.bias)
-    x = torch.randn(2, 3, 9)
-    assert torch.allclose(conv(x), reference(x), atol=1e-6)
+    x = torch.randn(2, 9, 3)  # channels-last rows (B, L, C)
+    assert torch.allclose(conv(x), reference(x.transpose(1, 2)).transpose(1, 2), atol=1e-6)
+    assert conv(x).is_contiguous()  # rows in, rows out: nothing re-laid out
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = conv(x)
+    assert low.dtype == torch.bfloat16
+    assert torch.allclose(low.float(), reference(x.transpose(1, 2)).transpose(1, 2), atol=0.1)
+    double = ConvLayer(3, 4, 5).double()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast leaves float64 alone
+        assert double(x.double()).dtype == torch.float64
 
 
 def test_paper_initialisation() -> None:

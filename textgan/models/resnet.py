@@ -14,13 +14,14 @@ RESIDUAL_SCALE = 0.3
 
 
 class ConvLayer(nn.Module):
-    """A same-padded 1D convolution whose weight is stored (kernel, in, out).
+    """A same-padded 1D convolution of channels-last rows (B, L, C_in) → (B, L, C_out), its
+    weight stored (kernel, in, out).
 
     That is the layout of the im2col products the fused engine runs (engines/fused/conv.py:
     im2col (N·L, K·C_in) @ weight.view(K·C_in, C_out)), so they re-lay out no weights or
-    gradients; the native
-    convolutions take the weights transposed, one copy per step, and Winograd's transform them
-    once per step.
+    gradients. Here rows (B, L, C) are a (B, C, 1, L) image in channels-last memory, which
+    conv2d (oneDNN on CPU, cuDNN on CUDA) takes as it is: no activation is re-laid out, forward
+    or backward, and the weight is cast and laid out once per call.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int) -> None:
@@ -32,13 +33,38 @@ class ConvLayer(nn.Module):
     def kernel(self) -> int:
         return self.weight.shape[0]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, L) → (B, C_out, L)
-        weight = self.weight.permute(2, 1, 0)  # (C_out, C_in, K), as conv1d takes it
-        return F.conv1d(x, weight, self.bias, padding=self.kernel // 2)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, C_in) → (B, L, C_out)
+        weight = self.weight.permute(2, 1, 0).unsqueeze(2)  # (C_out, C_in, 1, K)
+        weight = weight.to(_compute_dtype(self.weight, x.device), memory_format=torch.channels_last)
+        image = x.transpose(1, 2).unsqueeze(2)  # (B, C_in, 1, L), channels-last strides
+        out = F.conv2d(image, weight, self.bias, padding=(0, self.kernel // 2))
+        return out.squeeze(2).transpose(1, 2)  # (B, L, C_out)
+
+
+def _compute_dtype(weight: torch.Tensor, device: torch.device) -> torch.dtype:
+    """The dtype a product with an fp32 weight runs in under autocast, else the weight's own."""
+    if weight.dtype == torch.float32 and torch.is_autocast_enabled(device.type):
+        return torch.get_autocast_dtype(device.type)
+    return weight.dtype
+
+
+class SampleNorm(nn.Module):
+    """Layer normalisation of channels-last rows (B, L, C): each sample over all its positions
+    and channels, then a learned gain and bias per channel (GroupNorm with one group, on rows)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, C) → (B, L, C)
+        normalised = F.layer_norm(x, x.shape[1:], eps=self.eps)
+        return torch.addcmul(self.bias, normalised, self.weight)
 
 
 class ResBlock(nn.Module):
-    """x + 0.3 · conv(relu(conv(relu(x)))), both convs k=5 with same padding.
+    """x + 0.3 · conv(relu(conv(relu(x)))), both convs k=5 with same padding, on rows (B, L, C).
 
     norm="layer": x + 0.3 · conv(relu(norm(conv(relu(norm(x)))))), each norm normalising a
     sample over all its channels and positions, with a learned gain and bias per channel (the
@@ -49,10 +75,10 @@ class ResBlock(nn.Module):
         self.conv1 = ConvLayer(dim, dim, 5)
         self.conv2 = ConvLayer(dim, dim, 5)
         layer = norm == "layer"
-        self.norm1 = nn.GroupNorm(1, dim) if layer else nn.Identity()
-        self.norm2 = nn.GroupNorm(1, dim) if layer else nn.Identity()
+        self.norm1 = SampleNorm(dim) if layer else nn.Identity()
+        self.norm2 = SampleNorm(dim) if layer else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, dim, L) → (B, dim, L)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, dim) → (B, L, dim)
         h = self.conv1(torch.relu(self.norm1(x)))
         h = self.conv2(torch.relu(self.norm2(h)))
         return torch.add(x, h, alpha=RESIDUAL_SCALE)
@@ -71,8 +97,8 @@ class Generator(nn.Module):
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:  # (B, noise_dim) → (B, L, V)
         c = self.config
-        h = self.fc(z).view(-1, c.dim, c.seq_len)  # (B, dim, L)
-        return self.out(self.blocks(h)).transpose(1, 2)  # (B, L, V)
+        h = self.fc(z).view(-1, c.dim, c.seq_len).transpose(1, 2)  # (B, L, dim); fc: (dim, L)
+        return self.out(self.blocks(h))  # (B, L, V)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, noise_dim) → (B, L, V)
         logits = self.logits(z)
@@ -92,8 +118,8 @@ class Critic(nn.Module):
         self.fc = nn.Linear(config.seq_len * config.dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, V) → (B,)
-        h = self.blocks(self.inp(x.transpose(1, 2)))  # (B, dim, L)
-        return self.fc(h.flatten(1)).squeeze(1)
+        h = self.blocks(self.inp(x))  # (B, L, dim)
+        return self.fc(h.transpose(1, 2).flatten(1)).squeeze(1)  # fc reads (dim, L), the paper's
 
 
 def init_weights(module: nn.Module, generator: torch.Generator | None = None) -> None:

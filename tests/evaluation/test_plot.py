@@ -61,6 +61,35 @@ def test_legend_labels_of_one_two_and_three_runs(tmp_path: Path) -> None:
     assert runs[0].floor["floor_js4"] == pytest.approx(0.4) and len(runs[1].records) == 2
 
 
+def test_seeds_grouped_share_a_colour_and_a_label(tmp_path: Path) -> None:
+    a, b = make_run(tmp_path, "a", seed=1), make_run(tmp_path, "b", seed=2, iters=300)
+    c = make_run(tmp_path, "c", seed=1, loss="gan", constraint="none")
+    runs = read_runs([a, c, b], group_seeds=True)  # b differs from a in seed and --iters only
+    assert [run.group for run in runs] == [0, 1, 0]
+    both = "loss=wasserstein constraint=gp gp_weight=10.0 (2 runs)"
+    assert [run.label for run in runs] == [both, "loss=gan constraint=none (1 run)", both]
+    assert [run.label for run in read_runs([a, b], group_seeds=True)] == ["(2 runs)"] * 2
+    assert [run.label for run in read_runs([a], group_seeds=True)] == ["a"]
+    assert [run.group for run in read_runs([a, c, b])] == [0, 1, 2]  # ungrouped: a colour each
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from textgan.evaluation.plot import _draw
+
+    fig = _draw(plt, runs, "iterations")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    lines = fig.axes[0].get_lines()  # js1: a curve and a floor per run
+    plt.close(fig)
+    assert legend == [both, "loss=gan constraint=none (1 run)"]
+    colours = [line.get_color() for line in lines[::2]]
+    assert colours[0] == colours[2] != colours[1]
+    out = tmp_path / "grouped.png"
+    result = invoke("plot", a, b, c, "--group-seeds", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == PNG
+
+
 def test_the_legend_takes_as_many_columns_as_fit() -> None:
     short, long = ["seed=1"] * 7, ["x" * 100, "y" * 95, "z" * 90]
     assert legend_columns(short, 16.8) == 3 and legend_columns(short[:2], 16.8) == 2

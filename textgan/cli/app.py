@@ -232,13 +232,21 @@ def plot_command(
     x: Annotated[
         str, typer.Option("--x", help="iterations, or minutes of training (the logged seconds).")
     ] = "iterations",
+    group_seeds: Annotated[
+        bool,
+        typer.Option(
+            "--group-seeds",
+            help="One colour per group of runs that differ only in --seed (or in options "
+            "--resume may change), as compare --group-seeds merges them.",
+        ),
+    ] = False,
 ) -> None:
     """Draw the js1..js4, loss and critic-gap curves of one run or several (one colour each,
     named by the options that differ); needs: pip install "textgan[plot]"."""
     from textgan.evaluation.plot import plot_runs
 
     chosen = [*(runs or []), *([run_dir] if run_dir is not None else [])]
-    written = plot_runs(chosen or [_newest_run(RUNS_ROOT)], out, x)
+    written = plot_runs(chosen or [_newest_run(RUNS_ROOT)], out, x, group_seeds)
     console.print(f"wrote {written}")
 
 

@@ -76,7 +76,7 @@ def compare_runs(run_dirs: list[Path], group_seeds: bool = False) -> list[dict[s
             for run_dir, opts, figs in zip(run_dirs, options, figures, strict=True)
         ]
     rows = []
-    for group in _seed_groups(configs):
+    for group in seed_groups(configs):
         runs = [str(run_dirs[i]) for i in group]
         rows.append(_merged_row(runs, [options[i] for i in group], [figures[i] for i in group]))
     return rows
@@ -117,7 +117,7 @@ def run_figures(run_dir: Path) -> dict[str, Any]:
     return figures
 
 
-def _seed_groups(configs: list[dict[str, Any]]) -> list[list[int]]:
+def seed_groups(configs: list[dict[str, Any]]) -> list[list[int]]:
     """Indices of the runs that differ only in GROUPING_IGNORED, in the order first seen."""
     keys: list[dict[str, Any]] = []
     groups: list[list[int]] = []

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textgan.errors import TextganError
-from textgan.evaluation.compare import read_config, run_labels
+from textgan.evaluation.compare import GROUPING_IGNORED, read_config, run_labels, seed_groups
 from textgan.training import runlog
 from textgan.training.fileio import atomic_open
 
@@ -36,17 +36,22 @@ class RunCurves:
     label: str
     records: list[dict[str, Any]]  # metrics.jsonl
     floor: dict[str, float]  # floor.json (empty without one)
+    group: int = 0  # runs of one group share a colour and a legend entry
 
 
-def plot_runs(run_dirs: list[Path], out: Path, x: str = "iterations") -> Path:
+def plot_runs(
+    run_dirs: list[Path], out: Path, x: str = "iterations", group_seeds: bool = False
+) -> Path:
     """Draw the curves of the runs' metrics.jsonl into out (PNG), one colour per run, labelled
     by the options that differ between the runs (compare.run_labels); x: `iterations`, or
-    `minutes` of training (the logged seconds). Needs matplotlib. Nothing is written on error."""
+    `minutes` of training (the logged seconds); group_seeds: one colour per group of runs that
+    differ only in --seed (and what a resume may change), as `compare --group-seeds` merges
+    them. Needs matplotlib. Nothing is written on error."""
     if x not in X_CHOICES:
         raise TextganError(f"--x must be one of {', '.join(X_CHOICES)}, got {x!r}")
     if not run_dirs:
         raise TextganError("no run to plot")
-    runs = read_runs(run_dirs)
+    runs = read_runs(run_dirs, group_seeds)
     plt = _pyplot()
     fig = _draw(plt, runs, x)
     fig.suptitle(str(run_dirs[0]) if len(run_dirs) == 1 else f"{len(run_dirs)} runs")
@@ -63,8 +68,11 @@ def plot_runs(run_dirs: list[Path], out: Path, x: str = "iterations") -> Path:
     return out
 
 
-def read_runs(run_dirs: list[Path]) -> list[RunCurves]:
-    """Each run's evaluations, floor and legend label (a lone run: its directory's name)."""
+def read_runs(run_dirs: list[Path], group_seeds: bool = False) -> list[RunCurves]:
+    """Each run's evaluations, floor, legend label (a lone run: its directory's name) and group.
+
+    group_seeds: runs that differ only in compare.GROUPING_IGNORED (--seed, ...) form a group,
+    labelled by the options that differ between the groups and `(n runs)`."""
     for run_dir in run_dirs:
         if not run_dir.is_dir():
             raise TextganError(f"run {run_dir} does not exist or is not a directory")
@@ -73,10 +81,22 @@ def read_runs(run_dirs: list[Path]) -> list[RunCurves]:
         if not evaluations:
             raise TextganError(f"{run_dir / runlog.METRICS} has no evaluations yet")
     names = [run_dir.resolve().name for run_dir in run_dirs]
-    labels = run_labels([read_config(d) for d in run_dirs], names) if len(run_dirs) > 1 else names
+    configs = [read_config(d) for d in run_dirs] if len(run_dirs) > 1 else []
+    groups = seed_groups(configs) if group_seeds and configs else [[i] for i in range(len(names))]
+    if not group_seeds or not configs:
+        labels = run_labels(configs, names) if configs else names
+    else:  # a group's label: the options that differ between the groups, without the seed
+        kept = [{k: v for k, v in configs[g[0]].items() if k not in GROUPING_IGNORED}
+                for g in groups]  # fmt: skip
+        by_group = run_labels(kept, [names[g[0]] for g in groups]) if len(groups) > 1 else [""]
+        labels = [""] * len(names)
+        for group, label in zip(groups, by_group, strict=True):
+            for i in group:
+                labels[i] = f"{label} ({len(group)} run{'s' if len(group) > 1 else ''})".strip()
+    group_of = {i: g for g, members in enumerate(groups) for i in members}
     return [
-        RunCurves(label, evaluations, runlog.read_floor(run_dir))
-        for label, evaluations, run_dir in zip(labels, records, run_dirs, strict=True)
+        RunCurves(labels[i], records[i], runlog.read_floor(run_dirs[i]), group_of[i])
+        for i in range(len(run_dirs))
     ]
 
 
@@ -99,7 +119,9 @@ def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
     rows = 1 + math.ceil(len(losses) / COLUMNS)
     fig, axes = plt.subplots(rows, COLUMNS, figsize=(4.2 * COLUMNS, 3.4 * rows + 0.8),
                              squeeze=False)  # fmt: skip
-    colours = _colours(plt, len(runs))
+    legend = {run.group: run.label for run in runs}  # group → label, in order
+    palette = _colours(plt, len(legend))
+    colours = [palette[list(legend).index(run.group)] for run in runs]
     for ax, key in zip(axes[0], JS, strict=True):
         for run, colour in zip(runs, colours, strict=True):
             ax.plot(*_curve(run.records, x, key), color=colour)
@@ -116,10 +138,10 @@ def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
         ax.set(title=title, xlabel=X_LABELS[x])
     for ax in panels[len(losses) :]:
         ax.set_visible(False)
-    handles = [Line2D([], [], color=c) for c in colours]
-    columns = legend_columns([run.label for run in runs], fig.get_figwidth())
-    fig.legend(handles, [run.label for run in runs], loc="lower center", ncol=columns)
-    fig.tight_layout(rect=(0, 0.03 + 0.03 * math.ceil(len(runs) / columns), 1, 0.96))
+    handles = [Line2D([], [], color=c) for c in palette]
+    columns = legend_columns(list(legend.values()), fig.get_figwidth())
+    fig.legend(handles, list(legend.values()), loc="lower center", ncol=columns)
+    fig.tight_layout(rect=(0, 0.03 + 0.03 * math.ceil(len(legend) / columns), 1, 0.96))
     return fig
 
 

@@ -1,7 +1,7 @@
 """The paper's comparison of objectives, on text: WGAN-GP, WGAN-LP, WGAN (clipping, RMSProp), the
 standard GAN (at the preset's critic steps and at 1), GAN + GP and hinge + spectral norm, each
 trained `--preset cpu` for --iters iterations on --seeds seeds; then the `textgan compare
---group-seeds` table and one `textgan plot` of every run.
+--group-seeds` table and one `textgan plot --group-seeds` of every run (a colour per objective).
 
 Runs go to OUT/<name>_s<seed>, one at a time, every objective's first seed first; a finished run
 is kept, an unfinished one is resumed (--resume), so the sweep can be stopped and started again
@@ -67,7 +67,7 @@ def main() -> None:
     # every objective's first seed before any second one: a stopped sweep still compares them all
     runs = [train(args, name, seed) for seed in args.seeds for name in args.only]
     textgan("compare", *runs, "--group-seeds")
-    textgan("plot", *runs, "--out", args.out / "objectives.png")
+    textgan("plot", *runs, "--group-seeds", "--out", args.out / "objectives.png")
 
 
 if __name__ == "__main__":

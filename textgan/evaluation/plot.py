@@ -81,23 +81,32 @@ def read_runs(run_dirs: list[Path], group_seeds: bool = False) -> list[RunCurves
         if not evaluations:
             raise TextganError(f"{run_dir / runlog.METRICS} has no evaluations yet")
     names = [run_dir.resolve().name for run_dir in run_dirs]
-    configs = [read_config(d) for d in run_dirs] if len(run_dirs) > 1 else []
-    groups = seed_groups(configs) if group_seeds and configs else [[i] for i in range(len(names))]
-    if not group_seeds or not configs:
-        labels = run_labels(configs, names) if configs else names
-    else:  # a group's label: the options that differ between the groups, without the seed
-        kept = [{k: v for k, v in configs[g[0]].items() if k not in GROUPING_IGNORED}
-                for g in groups]  # fmt: skip
-        by_group = run_labels(kept, [names[g[0]] for g in groups]) if len(groups) > 1 else [""]
-        labels = [""] * len(names)
-        for group, label in zip(groups, by_group, strict=True):
-            for i in group:
-                labels[i] = f"{label} ({len(group)} run{'s' if len(group) > 1 else ''})".strip()
-    group_of = {i: g for g, members in enumerate(groups) for i in members}
+    labels, group_of = _labels_and_groups(run_dirs, names, group_seeds)
     return [
         RunCurves(labels[i], records[i], runlog.read_floor(run_dirs[i]), group_of[i])
         for i in range(len(run_dirs))
     ]
+
+
+def _labels_and_groups(
+    run_dirs: list[Path], names: list[str], group_seeds: bool
+) -> tuple[list[str], list[int]]:
+    """Per run, its legend label and its group (numbered in order of first appearance)."""
+    if len(run_dirs) == 1:
+        return names, [0]
+    configs = [read_config(d) for d in run_dirs]
+    if not group_seeds:
+        return run_labels(configs, names), list(range(len(run_dirs)))
+    groups = seed_groups(configs)
+    # a group's label: the options that differ between the groups (so never the seed)
+    kept = [{k: v for k, v in configs[g[0]].items() if k not in GROUPING_IGNORED} for g in groups]
+    by_group = run_labels(kept, [names[g[0]] for g in groups]) if len(groups) > 1 else [""]
+    labels, group_of = [""] * len(run_dirs), [0] * len(run_dirs)
+    for number, (members, label) in enumerate(zip(groups, by_group, strict=True)):
+        count = f"({len(members)} run{'s' if len(members) > 1 else ''})"
+        for i in members:
+            labels[i], group_of[i] = f"{label} {count}".strip(), number
+    return labels, group_of
 
 
 def _pyplot() -> Any:
@@ -119,9 +128,9 @@ def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
     rows = 1 + math.ceil(len(losses) / COLUMNS)
     fig, axes = plt.subplots(rows, COLUMNS, figsize=(4.2 * COLUMNS, 3.4 * rows + 0.8),
                              squeeze=False)  # fmt: skip
-    legend = {run.group: run.label for run in runs}  # group → label, in order
+    legend = {run.group: run.label for run in runs}  # groups are numbered 0, 1, … in order
     palette = _colours(plt, len(legend))
-    colours = [palette[list(legend).index(run.group)] for run in runs]
+    colours = [palette[run.group] for run in runs]
     for ax, key in zip(axes[0], JS, strict=True):
         for run, colour in zip(runs, colours, strict=True):
             ax.plot(*_curve(run.records, x, key), color=colour)

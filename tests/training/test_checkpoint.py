@@ -88,17 +88,27 @@ def test_format_2_checkpoints_resume_as_wgan_gp_runs(
     run: Path, tiny_corpus: Path, tmp_path: Path
 ) -> None:
     saved = load_checkpoint(run)
-    old_run = tmp_path / "old2"
-    old_run.mkdir()
-    torch.save(as_format_2(saved), old_run / run.name)
-    upgraded = load_checkpoint(old_run / run.name)
+    old = written_as(as_format_2(saved), tmp_path / "old2" / run.name)
+    upgraded = load_checkpoint(old)
     assert upgraded["format_version"] == 3
     assert upgraded["models"] == saved["models"] == BUILTIN_MODELS
     config = TrainConfig.from_dict(upgraded["config"])
     assert (config.loss, config.constraint, config.gp_weight) == ("wasserstein", "gp", 10.0)
     assert (config.optimizer, config.critic_norm) == ("adam", "none")
-    assert sample(old_run / run.name, 8, seed=3) == sample(run, 8, seed=3)
-    assert train(replace(CONFIG, iters=3), tiny_corpus, old_run, resume=True).iteration == 3
+    assert_samples_and_resumes_as(old, run, tiny_corpus)
+
+
+def written_as(payload: dict, path: Path) -> Path:
+    """payload saved as the checkpoint `path` of a run dir of its own."""
+    path.parent.mkdir()
+    torch.save(payload, path)
+    return path
+
+
+def assert_samples_and_resumes_as(old: Path, run: Path, tiny_corpus: Path) -> None:
+    """The upgraded checkpoint old samples what run's does, and its run resumes."""
+    assert sample(old, 8, seed=3) == sample(run, 8, seed=3)
+    assert train(replace(CONFIG, iters=3), tiny_corpus, old.parent, resume=True).iteration == 3
 
 
 def test_builtin_model_names_are_the_classes_names() -> None:
@@ -127,10 +137,8 @@ def test_format_1_checkpoints_are_read_with_their_conv_weights_reordered(
 ) -> None:
     """A run saved by format 1 samples the same text and resumes with the same Adam moments."""
     saved = load_checkpoint(run)
-    old_run = tmp_path / "old"
-    old_run.mkdir()
-    torch.save(as_format_1(saved), old_run / run.name)
-    upgraded = load_checkpoint(old_run / run.name)
+    old = written_as(as_format_1(saved), tmp_path / "old" / run.name)
+    upgraded = load_checkpoint(old)
     assert upgraded["format_version"] == 3
     for net, optimizer in (("generator", "opt_g"), ("critic", "opt_c")):
         for key, value in saved[net].items():
@@ -138,8 +146,7 @@ def test_format_1_checkpoints_are_read_with_their_conv_weights_reordered(
         for index, moments in saved[optimizer]["state"].items():
             for key, value in moments.items():
                 assert torch.equal(upgraded[optimizer]["state"][index][key], value), (index, key)
-    assert sample(old_run / run.name, 8, seed=3) == sample(run, 8, seed=3)
-    assert train(replace(CONFIG, iters=3), tiny_corpus, old_run, resume=True).iteration == 3
+    assert_samples_and_resumes_as(old, run, tiny_corpus)
 
 
 def test_checkpoints_do_not_grow_with_the_corpus(tmp_path: Path) -> None:

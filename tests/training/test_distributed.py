@@ -42,8 +42,9 @@ def run_torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     before = set(cwd.iterdir())
     for attempt in range(2):
-        for written in set(cwd.iterdir()) - before if attempt else ():
-            shutil.rmtree(written) if written.is_dir() else written.unlink()
+        if attempt:  # what the first attempt wrote goes
+            for written in set(cwd.iterdir()) - before:
+                shutil.rmtree(written) if written.is_dir() else written.unlink()
         result = subprocess.run(TORCHRUN + args, cwd=cwd, env=env, capture_output=True,
                                 text=True, timeout=240)  # fmt: skip
         if result.returncode == 0 or TEARDOWN_ABORT not in result.stderr:

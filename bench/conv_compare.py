@@ -14,7 +14,7 @@ import statistics
 
 from throughput import make_state, time_textgan, training_args
 
-from textgan.engines.fused.conv import CONV_IMPLS
+from textgan.runtime.device import CONV_IMPLS
 
 
 def parse_args() -> argparse.Namespace:

@@ -36,7 +36,7 @@ import torch
 
 from textgan.data.corpus import encode_corpus
 from textgan.evaluation.reference import corpus_reference
-from textgan.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from textgan.rundir.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
 SEQ_LEN = 32
 MAX_VOCAB = 2048

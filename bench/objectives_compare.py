@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from textgan.training.checkpoint import list_checkpoints
+from textgan.rundir.checkpoint import list_checkpoints
 
 OBJECTIVES = {
     "wgan-gp": [],  # the defaults: --loss wasserstein --constraint gp

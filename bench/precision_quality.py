@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from textgan.training.runlog import read_metrics
+from textgan.rundir.runlog import read_metrics
 
 TAIL = 5  # evaluations averaged at the end of a run (JS-4 is noisy from one eval to the next)
 

@@ -30,9 +30,16 @@ from pathlib import Path
 
 import torch
 
-from textgan.config import CONV_CHOICES, ENGINE_CHOICES, PRECISION_CHOICES, TrainConfig
+from textgan.config import ENGINE_CHOICES, TrainConfig
 from textgan.engines.choice import Engine
-from textgan.training.device import tf32_allowed, tf32_kept, tf32_settings
+from textgan.runtime.device import (
+    CONV_CHOICES,
+    PRECISION_CHOICES,
+    keep_freed_memory,
+    tf32_allowed,
+    tf32_kept,
+    tf32_settings,
+)
 from textgan.training.state import TrainState, build_state
 from textgan.training.steps import make_engine, train_iteration
 
@@ -161,6 +168,7 @@ def print_tf32(training: Training, fp32: Training | None, compare: bool) -> None
 
 def main() -> None:
     args = parse_args()
+    keep_freed_memory()  # as `textgan train` does
     training = make_state(args, args.precision)
     state, precision = training.state, training.precision
     fp32_state = make_state(args, "fp32") if precision != "fp32" and args.compare else None

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from textgan.engines.fused.conv import CONV_IMPLS
+from textgan.runtime.device import CONV_IMPLS
 
 WORDS = [
     "the",

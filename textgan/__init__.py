@@ -9,7 +9,7 @@ from textgan.evaluation.sampling import sample
 from textgan.models.resnet import Critic, Generator
 from textgan.objectives.losses import critic_loss, generator_loss
 from textgan.objectives.penalty import gradient_penalty, interpolate
-from textgan.training.checkpoint import load_checkpoint
+from textgan.rundir.checkpoint import load_checkpoint
 from textgan.training.loop import StepStats, TrainResult, train
 
 __all__ = [

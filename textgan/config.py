@@ -9,6 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from textgan.errors import TextganError
+from textgan.objectives.losses import Objective
+from textgan.objectives.penalty import GP_WEIGHT
+from textgan.objectives.registry import CONSTRAINTS, LOSSES, parameter_fields
+from textgan.runtime.device import (
+    check_choice,
+    check_conv,
+    check_device_name,
+    check_precision,
+)
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's gan_language.py.
@@ -19,38 +28,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"dim": 64, "critic_iters": 5, "lr": 3e-4, "iters": 5_000},
 }
 PRESET_CHOICES = ("auto", "paper", "cpu")
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
 SAMPLE_DEVICE = "cpu"  # where sample and eval generate: seeded samples are the same everywhere
-PRECISION_CHOICES = ("auto", "fp32", "tf32", "bf16")
-CONV_CHOICES = ("auto", "im2col", "native", "winograd")
-LOSS_CHOICES = ("wasserstein", "gan", "hinge")
-CONSTRAINT_CHOICES = ("gp", "lp", "clip", "sn", "none")
-PENALTY_CONSTRAINTS = ("gp", "lp")  # the constraints that are a penalty weighted by --gp-weight
 OPTIMIZER_CHOICES = ("adam", "rmsprop")
 CRITIC_NORM_CHOICES = ("none", "layer")
 ENGINE_CHOICES = ("auto", "fused", "autograd")
-DEFAULT_GP_WEIGHT = 10.0  # λ, the paper's
-DEFAULT_CLIP = 0.01  # the WGAN paper's clipping bound
-WINOGRAD_TILE = 4  # outputs per tile of --conv winograd: --seq-len must be a multiple
+MIN_VOCAB = 3  # pad, unk and one character
+# the options a resumed run may change; the others must be the run's own
+RESUMABLE_OPTIONS = (
+    "iters", "checkpoint_every", "keep", "device", "precision", "conv", "engine", "eval_every",
+    "eval_samples", "minutes",
+)  # fmt: skip
 PAPER_EVAL_LINES = 640  # the paper's 10 batches of 64: samples scored, floor and held-out lines
 RUNS_ROOT = Path("runs")  # where runs go, and where sample/eval/plot look for the newest
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Shape of the generator and critic (the paper's values are the defaults)."""
-
-    vocab_size: int
-    seq_len: int = 32
-    dim: int = 512
-    n_blocks: int = 5
-    noise_dim: int = 128
-    critic_norm: str = "none"  # CRITIC_NORM_CHOICES: normalisation in the critic's blocks
-
-    def __post_init__(self) -> None:
-        for name in ("vocab_size", "seq_len", "dim", "n_blocks", "noise_dim"):
-            _require_positive(name, getattr(self, name))
-        _require_choice("critic_norm", self.critic_norm, CRITIC_NORM_CHOICES)
 
 
 def _option(default: Any, help: str, shown: str | None = None) -> Any:
@@ -58,6 +47,12 @@ def _option(default: Any, help: str, shown: str | None = None) -> Any:
     default --help shows, where it is not the field's own)."""
     metadata = {"help": help} if shown is None else {"help": help, "shown": shown}
     return field(default=default, metadata=metadata)
+
+
+def _choices_help(what: str, table: dict[str, Any]) -> str:
+    """--help's list of a registry's entries: `What: a (summary), b (summary) or c.`"""
+    names = [f"{e.name} ({e.summary})" for e in table.values()]
+    return f"{what} {', '.join(names[:-1])} or {names[-1]}." if len(names) > 1 else what
 
 
 @dataclass(frozen=True)
@@ -74,17 +69,15 @@ class TrainConfig:
     noise_dim: int = 128
     lr: float = _option(1e-4, "Learning rate of both optimisers.")
     betas: tuple[float, float] = (0.5, 0.9)
-    loss: str = _option("wasserstein", "wasserstein, gan (non-saturating) or hinge.")
-    constraint: str = _option(
-        "gp", "How the critic is kept Lipschitz: gp (two-sided penalty), lp (one-sided), "
-        "clip (weight clipping), sn (spectral norm) or none."
-    )  # fmt: skip
+    loss: str = _option("wasserstein", _choices_help("The loss:", LOSSES))
+    constraint: str = _option("gp", _choices_help("How the critic is kept Lipschitz:", CONSTRAINTS))
     gp_weight: float | None = _option(
-        None, "Penalty weight λ (gp and lp only).", shown=f"{DEFAULT_GP_WEIGHT} with gp, lp"
+        None, "Penalty weight λ (gp and lp only).", shown=f"{GP_WEIGHT.default} with gp, lp"
     )
     clip: float | None = _option(
-        None, "Clipping bound c (clip only).", shown=f"{DEFAULT_CLIP} with clip"
-    )
+        None, "Clipping bound c (clip only).", shown=f"{CONSTRAINTS['clip'].parameter.default} "
+        "with clip"
+    )  # fmt: skip
     optimizer: str = _option("adam", "adam (betas 0.5, 0.9) or rmsprop (alpha 0.99).")
     critic_norm: str = _option("none", "Normalisation in the critic's blocks: none or layer.")
     engine: str = _option(
@@ -122,48 +115,46 @@ class TrainConfig:
         if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
             raise TextganError(f"--minutes must be finite and positive, got {self.minutes}")
         self._check_objective()
-        if self.max_vocab < 3:
-            raise TextganError(
-                f"--max-vocab must be at least 3 (pad, unk, one character), got {self.max_vocab}"
-            )
-        if self.device not in DEVICE_CHOICES and not self.device.startswith("cuda:"):
-            raise TextganError(
-                f"--device must be one of {', '.join(DEVICE_CHOICES)}, got {self.device!r}"
-            )
-        _require_choice("precision", self.precision, PRECISION_CHOICES)
-        _require_choice("conv", self.conv, CONV_CHOICES)
-        if self.conv == "winograd" and self.seq_len % WINOGRAD_TILE:
-            raise TextganError(
-                f"--conv winograd computes tiles of {WINOGRAD_TILE} positions: --seq-len must "
-                f"be a multiple of {WINOGRAD_TILE}, got {self.seq_len}"
-            )
+        check_vocab_size(self.max_vocab)
+        check_device_name(self.device)
+        check_precision(self.precision)
+        check_conv(self.conv, self.seq_len)
 
     def _check_objective(self) -> None:
-        """Choices exist, and --gp-weight and --clip are given only where they apply (then
-        their defaults fill in)."""
-        for name, choices in (("loss", LOSS_CHOICES), ("constraint", CONSTRAINT_CHOICES),
-                              ("optimizer", OPTIMIZER_CHOICES), ("engine", ENGINE_CHOICES),
+        """Choices exist (--loss and --constraint: in the registry), and each constraint
+        parameter (--gp-weight, --clip) is given only with a constraint that reads it (whose
+        default then fills it in)."""
+        for name, choices in (("optimizer", OPTIMIZER_CHOICES), ("engine", ENGINE_CHOICES),
                               ("critic_norm", CRITIC_NORM_CHOICES)):  # fmt: skip
-            _require_choice(name, getattr(self, name), choices)
-        for name, constraints, default in (("gp_weight", PENALTY_CONSTRAINTS, DEFAULT_GP_WEIGHT),
-                                           ("clip", ("clip",), DEFAULT_CLIP)):  # fmt: skip
-            flag, value = "--" + name.replace("_", "-"), getattr(self, name)
-            if self.constraint not in constraints:
-                if value is not None:
-                    raise TextganError(
-                        f"{flag} applies only to --constraint "
-                        f"{' or '.join(constraints)}, not {self.constraint}"
-                    )
+            check_choice(name, getattr(self, name), choices)
+        check_choice("loss", self.loss, tuple(LOSSES))
+        check_choice("constraint", self.constraint, tuple(CONSTRAINTS))
+        parameter = CONSTRAINTS[self.constraint].parameter
+        for name in sorted(parameter_fields()):
+            if getattr(self, name) is None or (parameter is not None and parameter.field == name):
                 continue
-            if value is None:
-                object.__setattr__(self, name, default)  # frozen: filled in once, here
-            elif not math.isfinite(value) or value < 0 or (name == "clip" and value == 0):
-                bound = ">= 0" if name == "gp_weight" else "positive"
-                raise TextganError(f"{flag} must be finite and {bound}, got {value}")
+            readers = [c.name for c in CONSTRAINTS.values()
+                       if c.parameter is not None and c.parameter.field == name]  # fmt: skip
+            raise TextganError(f"--{name.replace('_', '-')} applies only to --constraint "
+                               f"{' or '.join(readers)}, not {self.constraint}")  # fmt: skip
+        if parameter is not None:  # Objective checks the value and knows the default
+            object.__setattr__(self, parameter.field, self.objective().weight)  # frozen: once
+
+    def objective(self) -> Objective:
+        """The run's loss and constraint, with the constraint's number (λ, c) if it has one."""
+        parameter = CONSTRAINTS[self.constraint].parameter
+        weight = None if parameter is None else getattr(self, parameter.field)
+        return Objective(self.loss, self.constraint, weight)
+
+    @property
+    def needs_critic(self) -> bool:
+        """Whether the run trains a critic (its loss's registry entry says)."""
+        return LOSSES[self.loss].needs_critic
 
     def model_config(self, vocab_size: int) -> ModelConfig:
-        return ModelConfig(vocab_size, self.seq_len, self.dim, self.n_blocks, self.noise_dim,
-                           self.critic_norm)  # fmt: skip
+        return ModelConfig(vocab_size=vocab_size, seq_len=self.seq_len, dim=self.dim,
+                           n_blocks=self.n_blocks, noise_dim=self.noise_dim,
+                           critic_norm=self.critic_norm)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -179,6 +170,35 @@ class TrainConfig:
         return cls(**values)
 
 
+def _default(name: str) -> Any:
+    """TrainConfig's default of a field: what ModelConfig's defaults repeat by reference."""
+    return TrainConfig.__dataclass_fields__[name].default
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the generator and critic (defaults: TrainConfig's, the paper's values)."""
+
+    vocab_size: int
+    seq_len: int = _default("seq_len")
+    dim: int = _default("dim")
+    n_blocks: int = _default("n_blocks")
+    noise_dim: int = _default("noise_dim")
+    critic_norm: str = _default("critic_norm")  # CRITIC_NORM_CHOICES: the critic's blocks' norm
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "seq_len", "dim", "n_blocks", "noise_dim"):
+            _require_positive(name, getattr(self, name))
+        check_choice("critic_norm", self.critic_norm, CRITIC_NORM_CHOICES)
+
+
+def check_vocab_size(max_vocab: int) -> None:
+    """A vocabulary holds pad, unk and at least one character."""
+    if not isinstance(max_vocab, int) or max_vocab < MIN_VOCAB:
+        raise TextganError(f"--max-vocab must be at least {MIN_VOCAB} (pad, unk, one "
+                           f"character), got {max_vocab}")  # fmt: skip
+
+
 def resolve_config(preset: str, device_type: str, **overrides: Any) -> TrainConfig:
     """The config of a run: a preset's values, then every override that is not None.
 
@@ -191,12 +211,6 @@ def resolve_config(preset: str, device_type: str, **overrides: Any) -> TrainConf
     values = dict(PRESETS[preset])
     values.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**values)
-
-
-def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        flag = "--" + name.replace("_", "-")
-        raise TextganError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def _require_positive(name: str, value: int) -> None:

@@ -1,4 +1,5 @@
 import dataclasses
+import functools
 import itertools
 import json
 import subprocess
@@ -87,7 +88,7 @@ def test_resume_through_the_cli(tiny_corpus: Path, tmp_path: Path) -> None:
 def test_resuming_a_run_saved_on_cuda_says_its_streams_were_reseeded(
     tiny_corpus: Path, tmp_path: Path
 ) -> None:
-    from textgan.training.checkpoint import load_checkpoint, save_checkpoint
+    from textgan.rundir.checkpoint import load_checkpoint, save_checkpoint
 
     run = tmp_path / "run"
     assert invoke("train", tiny_corpus, *TINY, "--iters", "2", "--run-dir", run).exit_code == 0
@@ -108,8 +109,10 @@ def test_minutes_stop_and_resume_through_the_cli(
     and says so last; --resume may raise the budget."""
     from textgan.training import loop
 
-    ticks = itertools.count()
-    monkeypatch.setattr(loop, "clock", lambda: 10.0 * next(ticks))
+    ticks = itertools.count()  # the CLI's train, given this clock
+    monkeypatch.setattr(
+        loop, "train", functools.partial(loop.train, clock=lambda: 10.0 * next(ticks))
+    )
     run = tmp_path / "run"
     args = ["train", tiny_corpus, *TINY, "--iters", "50", "--eval-every", "0", "--run-dir", run]
     first = invoke(*args, "--minutes", "0.5")

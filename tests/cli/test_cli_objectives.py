@@ -10,8 +10,8 @@ from conftest import assert_one_line_error, tree_hash
 from typer.testing import CliRunner
 
 from textgan.cli.app import app
-from textgan.config import CONSTRAINT_CHOICES, LOSS_CHOICES
-from textgan.training.checkpoint import load_checkpoint
+from textgan.objectives.registry import CONSTRAINTS, LOSSES
+from textgan.rundir.checkpoint import load_checkpoint
 
 runner = CliRunner()
 TINY = ["--dim", "8", "--n-blocks", "1", "--seq-len", "12", "--batch-size", "8",
@@ -28,8 +28,8 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
     return {f"{net}.{k}": v for net in ("generator", "critic") for k, v in saved[net].items()}
 
 
-@pytest.mark.parametrize("constraint", CONSTRAINT_CHOICES)
-@pytest.mark.parametrize("loss", LOSS_CHOICES)
+@pytest.mark.parametrize("constraint", list(CONSTRAINTS))
+@pytest.mark.parametrize("loss", list(LOSSES))
 def test_every_loss_and_constraint_trains(
     tiny_corpus: Path, tmp_path: Path, loss: str, constraint: str
 ) -> None:

@@ -20,9 +20,9 @@ from textgan.training.steps import make_engine, train_iteration
 F64 = torch.float64
 CONFIG = ModelConfig(vocab_size=9, seq_len=8, dim=6, n_blocks=2)
 FUSED_OBJECTIVES = [
-    Objective(loss, penalty, 0.0 if penalty is None else 10.0)
+    Objective(loss, constraint, None if constraint == "none" else 10.0)
     for loss in ("wasserstein", "gan", "hinge")
-    for penalty in ("gp", "lp", None)
+    for constraint in ("gp", "lp", "none")
 ]
 
 

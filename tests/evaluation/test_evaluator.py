@@ -10,7 +10,7 @@ from textgan.cli.app import app
 from textgan.data.corpus import encode_corpus
 from textgan.evaluation.evaluator import Evaluator
 from textgan.models.resnet import Generator
-from textgan.training.runlog import read_metrics, truncate_after
+from textgan.rundir.runlog import read_metrics, truncate_after
 
 runner = CliRunner()
 CONFIG = dict(dim=8, n_blocks=1, seq_len=16, batch_size=16, critic_iters=1, device="cpu",

@@ -15,7 +15,7 @@ from textgan.config import SAMPLE_DEVICE
 from textgan.evaluation.evaluator import evaluate_checkpoint
 from textgan.evaluation.sampling import sample
 from textgan.models.resnet import Generator
-from textgan.training.checkpoint import load_checkpoint
+from textgan.rundir.checkpoint import load_checkpoint
 
 CONFIG = TrainConfig(dim=8, n_blocks=1, seq_len=12, batch_size=16, critic_iters=1, iters=1,
                      device="cpu", eval_every=0, eval_samples=32)  # fmt: skip

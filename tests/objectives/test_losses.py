@@ -69,7 +69,7 @@ def test_critic_loss_adds_the_weighted_penalty_and_logs_the_estimate(loss: str) 
     critic = linear_critic(weight)
     real, fake = one_hot_batch(4, 2, 3, 0, torch.float64), simplex_batch(4, 2, 3, 1, torch.float64)
     for constraint, excess in (("gp", math.sqrt(1.5) - 1), ("lp", math.sqrt(1.5) - 1)):
-        objective = Objective.of(TrainConfig(loss=loss, constraint=constraint, gp_weight=3.0))
+        objective = TrainConfig(loss=loss, constraint=constraint, gp_weight=3.0).objective()
         parts = critic_loss(critic, real, fake, objective=objective)
         term = objective.critic_term(critic(real), critic(fake))
         assert parts.gp.item() == pytest.approx(excess**2, rel=1e-9)
@@ -77,7 +77,7 @@ def test_critic_loss_adds_the_weighted_penalty_and_logs_the_estimate(loss: str) 
         estimate = critic(real).mean() - critic(fake).mean()
         assert parts.wasserstein.item() == pytest.approx(estimate.item(), rel=1e-12)
     for constraint in ("clip", "sn", "none"):
-        objective = Objective.of(TrainConfig(loss=loss, constraint=constraint))
+        objective = TrainConfig(loss=loss, constraint=constraint).objective()
         assert objective.penalty is None
         parts = critic_loss(critic, real, fake, objective=objective)
         assert parts.gp is None

@@ -17,9 +17,8 @@ def main() -> None:
     corpus, run_dir, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     rank = world_from_env().rank
     ticks, step = itertools.count(), 10.0 if rank == 0 else 1000.0
-    loop.clock = lambda: step * next(ticks)
     config = TrainConfig(batch_size=8, iters=100, checkpoint_every=50, minutes=0.5, **DDP_CONFIG)
-    result = loop.train(config, corpus, run_dir)
+    result = loop.train(config, corpus, run_dir, clock=lambda: step * next(ticks))
     (out / f"stopped{rank}.txt").write_text(f"{result.iteration} {result.stopped}")
 
 

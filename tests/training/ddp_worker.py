@@ -20,7 +20,7 @@ def main() -> None:
     corpus, out, iters, batch = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     config = TrainConfig(batch_size=batch, iters=1000, **DDP_CONFIG)
     with process_group("cpu") as (world, device):
-        state, _ = build_state(config, corpus, world=world, device=device)
+        state, _ = build_state(config, corpus, world=world, device=device, run_id="ddp")
         engine = make_engine(state)
         for _ in range(iters):
             train_iteration(state, engine)

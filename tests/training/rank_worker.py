@@ -54,8 +54,8 @@ def main() -> None:
             CountedEvaluator.__init__ = timed(CountedEvaluator.__init__, built, SLOW)
         loop.Evaluator = CountedEvaluator
         config = TrainConfig(iters=1, eval_every=1, **CONFIG)
-        _, encoded = build_state(config, corpus, world=world, device=device)
-        _, uncached = build_state(config, read_only, world=world, device=device)
+        _, encoded = build_state(config, corpus, world=world, device=device, run_id="a")
+        _, uncached = build_state(config, read_only, world=world, device=device, run_id="b")
         loop.train(config, corpus, out / "run")
         result = {"cached": encoded.cached, "lines": len(encoded.ids),
                   "read_only_cache": uncached.cache_dir is not None,

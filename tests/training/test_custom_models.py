@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 import textgan
 from textgan.cli.app import app
 from textgan.errors import TextganError
-from textgan.training.checkpoint import load_checkpoint
-from textgan.training.runlog import read_metrics
+from textgan.rundir.checkpoint import load_checkpoint
+from textgan.rundir.runlog import read_metrics
 
 README = Path(__file__).parents[2] / "README.md"
 TINY = dict(dim=8, n_blocks=1, seq_len=12, batch_size=8, critic_iters=2, eval_every=2,

@@ -2,7 +2,6 @@
 cache and the evaluation while the others wait outside any collective; one process still joins
 a group; on CUDA each process joins NCCL bound to its GPU (the calls checked, not run)."""
 
-import itertools
 import json
 import os
 import shutil
@@ -18,8 +17,8 @@ import torch.distributed as dist
 from textgan import train
 from textgan.config import TrainConfig
 from textgan.errors import TextganError
+from textgan.rundir.checkpoint import load_checkpoint
 from textgan.training import distributed
-from textgan.training.checkpoint import load_checkpoint
 from textgan.training.distributed import World, main_first, process_group
 from textgan.training.state import build_state
 from textgan.training.steps import make_engine, train_iteration
@@ -152,8 +151,7 @@ def store(monkeypatch: pytest.MonkeyPatch) -> dist.Store:
 
 
 def as_rank(rank: int, build, otherwise, find, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(distributed, "_builds", itertools.count())  # each rank's first call
-    return main_first(World(rank, 2), build, otherwise, find)
+    return main_first(World(rank, 2), build, otherwise, find, key="build")
 
 
 def test_other_ranks_poll_for_what_rank_0_builds(store, monkeypatch) -> None:
@@ -171,7 +169,7 @@ def test_other_ranks_poll_for_what_rank_0_builds(store, monkeypatch) -> None:
 def test_other_ranks_go_on_when_rank_0_is_done_and_left_nothing(store, monkeypatch) -> None:
     never = lambda: pytest.fail("rank 0 waited")  # noqa: E731
     assert as_rank(0, lambda: "rank 0's", never, never, monkeypatch) == "rank 0's"
-    assert store.check(["textgan/main_first/0"])
+    assert store.check(["textgan/main_first/build"])
     otherwise = as_rank(1, lambda: "built", lambda: "otherwise", lambda: None, monkeypatch)
     assert otherwise == "otherwise"
 

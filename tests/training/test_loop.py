@@ -1,3 +1,4 @@
+import functools
 import itertools
 from pathlib import Path
 
@@ -7,10 +8,10 @@ import torch
 from textgan import TrainConfig, train
 from textgan.engines.fused.engine import FusedEngine
 from textgan.errors import TextganError
+from textgan.rundir.checkpoint import list_checkpoints, load_checkpoint
+from textgan.rundir.runlog import read_metrics
 from textgan.training import loop
-from textgan.training.checkpoint import list_checkpoints, load_checkpoint
 from textgan.training.loop import STOPPED_AT_ITERS, STOPPED_BY_MINUTES
-from textgan.training.runlog import read_metrics
 
 TINY = dict(dim=8, n_blocks=1, seq_len=12, batch_size=16, critic_iters=2, device="cpu")
 
@@ -178,7 +179,7 @@ def test_minutes_stop_checkpoint_and_resume_with_a_larger_budget(
     --minutes 0.5 ends iteration 3 at 30 s; resumed with --minutes 1, the run goes on from 30 s
     and stops at iteration 6; resumed as it is, past its budget, it stops after one iteration."""
     ticks = itertools.count()
-    monkeypatch.setattr(loop, "clock", lambda: 10.0 * next(ticks))
+    train = functools.partial(loop.train, clock=lambda: 10.0 * next(ticks))
     run = tmp_path / "run"
     config = dict(iters=100, checkpoint_every=50, eval_every=50, eval_samples=16)
     first = train(tiny_config(minutes=0.5, **config), tiny_corpus, run)

@@ -20,8 +20,7 @@ from typer.testing import CliRunner
 from textgan.cli.app import app
 from textgan.data.corpus import encode_corpus
 from textgan.data.vocab import Vocab
-from textgan.training.checkpoint import (
-    SAVE_DELAY_ENV,
+from textgan.rundir.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
@@ -32,6 +31,7 @@ runner = CliRunner()
 TINY = ["--dim", "8", "--n-blocks", "1", "--seq-len", "16", "--batch-size", "16",
         "--critic-iters", "1", "--eval-every", "0", "--device", "cpu"]  # fmt: skip
 START_ITERATION = re.compile(r"start iteration\s*│\s*(\d+)")
+SLOW_SAVES = Path(__file__).with_name("slow_saves.py")  # the CLI, each checkpoint write slowed
 
 
 def invoke(*args: object):
@@ -51,9 +51,10 @@ def start_training(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
     started: list[subprocess.Popen] = []
 
     def start(corpus: Path, run_dir: Path, *args: str, save_delay: float = 0) -> subprocess.Popen:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", SAVE_DELAY_ENV: str(save_delay)}
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
         stderr = (tmp_path / f"stderr-{len(started)}.txt").open("w")
-        command = [sys.executable, "-m", "textgan", "train", str(corpus), *TINY,
+        textgan = [str(SLOW_SAVES), str(save_delay)] if save_delay else ["-m", "textgan"]
+        command = [sys.executable, *textgan, "train", str(corpus), *TINY,
                    "--checkpoint-every", "2", "--run-dir", str(run_dir), *args]  # fmt: skip
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
         proc.stderr_path = Path(stderr.name)  # type: ignore[attr-defined]

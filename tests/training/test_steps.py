@@ -16,7 +16,7 @@ from torch.utils._device import _device_constructors
 from torch.utils._pytree import tree_leaves
 
 from textgan.config import TrainConfig
-from textgan.engines.fused.conv import CONV_IMPLS
+from textgan.runtime.device import CONV_IMPLS
 from textgan.training.state import TrainState, build_state
 from textgan.training.steps import (
     critic_step,

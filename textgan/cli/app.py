@@ -20,8 +20,8 @@ from rich.text import Text
 from textgan import __version__
 from textgan.config import PRESETS, RUNS_ROOT, SAMPLE_DEVICE, TrainConfig, resolve_config
 from textgan.errors import TextganError
-from textgan.training.device import resolve_device
-from textgan.training.fileio import atomic_write_text
+from textgan.runtime.device import keep_freed_memory, resolve_device
+from textgan.runtime.fileio import atomic_write_text
 
 app = typer.Typer(
     name="textgan",
@@ -134,6 +134,7 @@ def train_command(
     from textgan.training.loop import train
 
     config = _train_config(preset, options, run_dir, resume)
+    keep_freed_memory()  # this process only trains: its steps' large blocks stay in its heap
     with TrainingDisplay(console) as display:
         result = train(config, corpus, run_dir, heldout=heldout, resume=resume,
                        on_start=display.start, on_step=display.step,
@@ -206,7 +207,7 @@ def eval_command(
     """Score a checkpoint: js1..js4 against the training text, the validation floor, words."""
     from textgan.cli.display import scores_table
     from textgan.evaluation.evaluator import evaluate_checkpoint
-    from textgan.training.checkpoint import latest_checkpoint, load_checkpoint
+    from textgan.rundir.checkpoint import latest_checkpoint, load_checkpoint
 
     eval_device = resolve_device(device)
     path = checkpoint or latest_checkpoint(run_dir or _newest_run(RUNS_ROOT))
@@ -305,7 +306,7 @@ def compare_command(
 
 
 def _newest_run(root: Path) -> Path:
-    from textgan.training.checkpoint import list_checkpoints
+    from textgan.rundir.checkpoint import list_checkpoints
 
     runs = [d for d in root.iterdir() if list_checkpoints(d)] if root.is_dir() else []
     if not runs:

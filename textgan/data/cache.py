@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from textgan.training.fileio import atomic_open, atomic_write_text
+from textgan.runtime.fileio import atomic_open, atomic_write_text
 
 FORMAT_VERSION = 1
 HEAD_BYTES = 1 << 20  # the part of a file whose hash goes into the key

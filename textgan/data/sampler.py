@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from textgan.errors import TextganError
-from textgan.training.streams import restore_generator
+from textgan.runtime.streams import restore_generator
 
 
 def one_hot(ids: torch.Tensor, vocab_size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

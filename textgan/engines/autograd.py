@@ -12,7 +12,7 @@ from torch import nn
 from textgan.data.sampler import one_hot
 from textgan.errors import TextganError
 from textgan.objectives.losses import CriticLoss, Objective, critic_loss, generator_loss
-from textgan.training.device import precision_name
+from textgan.runtime.device import precision_name
 
 
 class AutogradEngine:

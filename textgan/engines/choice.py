@@ -9,8 +9,7 @@ from textgan.config import TrainConfig
 from textgan.engines.autograd import AutogradEngine
 from textgan.engines.fused.engine import FusedEngine, fused_refusal
 from textgan.errors import TextganError
-from textgan.objectives.losses import Objective
-from textgan.training.device import compute_dtype, conv_impl
+from textgan.runtime.device import compute_dtype, conv_impl
 
 Engine = FusedEngine | AutogradEngine
 
@@ -39,7 +38,7 @@ def build_engine(
     """The engine for a run's models on its device, in the precision (and, fused, the conv
     implementation) its config asks for; and why that engine."""
     name, why = choose_engine(config, generator, critic)
-    objective = Objective.of(config)
+    objective = config.objective()
     dtype = compute_dtype(config.precision, device)
     if name == "autograd":
         return AutogradEngine(generator, critic, objective, dtype), why

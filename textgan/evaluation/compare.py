@@ -7,9 +7,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from textgan.config import RESUMABLE_OPTIONS
 from textgan.errors import TextganError
-from textgan.training import runlog
-from textgan.training.state import RESUMABLE_OPTIONS
+from textgan.rundir import runlog
 
 # Options ignored when --group-seeds merges runs: the ones a run may change on resume (they match
 # state.RESUMABLE_OPTIONS, imported so the two lists cannot drift apart), how long and on what

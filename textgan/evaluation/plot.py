@@ -11,8 +11,8 @@ from typing import Any
 
 from textgan.errors import TextganError
 from textgan.evaluation.compare import GROUPING_IGNORED, read_config, run_labels, seed_groups
-from textgan.training import runlog
-from textgan.training.fileio import atomic_open
+from textgan.rundir import runlog
+from textgan.runtime.fileio import atomic_open
 
 X_LABELS = {"iterations": "iteration", "minutes": "minutes of training"}
 X_CHOICES = tuple(X_LABELS)

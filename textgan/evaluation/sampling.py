@@ -13,7 +13,7 @@ from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
 from textgan.models.build import ModelSpec, class_name, is_custom
 from textgan.models.resnet import Generator
-from textgan.training.checkpoint import latest_checkpoint, load_checkpoint
+from textgan.rundir.checkpoint import latest_checkpoint, load_checkpoint
 
 CHUNK = 256  # samples per forward pass
 

@@ -1,5 +1,6 @@
 """A run's generator and critic: the built-in conv ResNets, or modules (or factories of modules)
-a caller passes in; with --constraint sn, the critic spectrally normalised."""
+a caller passes in; the critic wrapped as its constraint says (--constraint sn: spectrally
+normalised)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from torch import nn
 from textgan.config import ModelConfig, TrainConfig
 from textgan.errors import TextganError
 from textgan.models.resnet import Critic, Generator, build_models
-from textgan.objectives.constraints import spectral_normalize
 
 ModelSpec = nn.Module | Callable[[ModelConfig], nn.Module] | None  # None: the built-in model
 
@@ -29,8 +29,9 @@ def run_models(
     if not isinstance(getattr(generator, "noise_dim", None), int):
         raise TextganError(f"the generator ({class_name(generator)}) needs an int attribute "
                            "noise_dim: the size of the noise it maps to text")  # fmt: skip
-    if config.constraint == "sn":
-        spectral_normalize(critic, config.seed)
+    wrap = config.objective().constraint_entry.wrap  # e.g. spectral normalisation
+    if wrap is not None:
+        critic = wrap(critic, config.seed)
     return generator, critic
 
 

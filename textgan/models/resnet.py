@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from textgan.config import ModelConfig
+from textgan.runtime.device import at_least_fp32
 
 RESIDUAL_SCALE = 0.3
 
@@ -23,6 +24,8 @@ class ConvLayer(nn.Module):
     conv2d (oneDNN on CPU, cuDNN on CUDA) takes as it is: no activation is re-laid out, forward
     or backward, and the weight is cast and laid out once per call.
     """
+
+    spectral_norm_dim = 2  # the weight's output dim: spectral norm takes the (out, K·in) matrix
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int) -> None:
         super().__init__()
@@ -102,7 +105,7 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, noise_dim) → (B, L, V)
         logits = self.logits(z)
-        return torch.softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
+        return torch.softmax(at_least_fp32(logits), dim=-1)
 
 
 class Critic(nn.Module):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from textgan.models.resnet import ConvLayer
+from textgan.objectives.kinds import Constraint, Parameter
 
 
 @torch.no_grad()
@@ -18,20 +18,42 @@ def clip_weights(module: nn.Module, bound: float) -> None:
 
 
 def spectral_normalize(module: nn.Module, seed: int) -> nn.Module:
-    """Spectral normalisation of every weight of module's ConvLayers and Linear layers: each is
+    """Spectral normalisation of the weight of every layer of module that is an nn.Linear or
+    declares `spectral_norm_dim` (the dim of its weight that indexes the outputs): each is
     divided by its largest singular value, estimated by one power iteration per training forward.
 
-    A ConvLayer's weight is stored (kernel, in, out): its matrix is (out, kernel·in), so dim=2;
-    the default dim=0 would take a meaningless (kernel, in·out) matrix. The power iterations'
-    starting vectors are drawn from seed, so a run is reproducible."""
-    layers = [m for m in module.modules() if isinstance(m, ConvLayer | nn.Linear)]
+    The built-in ConvLayer stores its weight (kernel, in, out) and declares dim 2: its matrix is
+    (out, kernel·in); the default dim=0 would take a meaningless (kernel, in·out) matrix. The
+    power iterations' starting vectors are drawn from seed, so a run is reproducible."""
+    layers = [m for m in module.modules() if _output_dim(m) is not None]
     for index, layer in enumerate(layers):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed * 1000 + index)
-            spectral_norm(layer, "weight", dim=2 if isinstance(layer, ConvLayer) else 0)
+            spectral_norm(layer, "weight", dim=_output_dim(layer))
     return module
+
+
+def _output_dim(layer: nn.Module) -> int | None:
+    if isinstance(layer, nn.Linear):
+        return 0
+    return getattr(layer, "spectral_norm_dim", None)
 
 
 def weight_matrix(weight: torch.Tensor, dim: int) -> torch.Tensor:
     """The (weight.shape[dim], rest) matrix whose spectral norm spectral_normalize divides by."""
     return weight.movedim(dim, 0).flatten(1)
+
+
+CLIP = Constraint(
+    name="clip",
+    summary="weight clipping",
+    after_step=clip_weights,
+    parameter=Parameter(field="clip", default=0.01, positive=True),  # the WGAN paper's c
+)
+SPECTRAL_NORM = Constraint(
+    name="sn",
+    summary="spectral norm",
+    wrap=spectral_normalize,
+    fused=False,  # the fused engine derives the plain weights' gradients only
+)
+NO_CONSTRAINT = Constraint(name="none", summary="nothing")

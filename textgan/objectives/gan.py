@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from textgan.objectives.kinds import Loss
 from textgan.objectives.wasserstein import wide
 
 
@@ -33,3 +34,13 @@ def generator_term_grad(fake_scores: torch.Tensor) -> torch.Tensor:
     """generator_term's derivative by each fake score (B,): −σ(−D(fake))/B."""
     fake = wide(fake_scores)
     return -torch.sigmoid(-fake) / len(fake)
+
+
+GAN = Loss(
+    name="gan",
+    summary="non-saturating",
+    critic_term=critic_term,
+    generator_term=generator_term,
+    critic_term_grads=critic_term_grads,
+    generator_term_grad=generator_term_grad,
+)

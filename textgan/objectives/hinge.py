@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from textgan.objectives.kinds import Loss
 from textgan.objectives.wasserstein import wide
 
 
@@ -30,3 +31,13 @@ def generator_term_grad(fake_scores: torch.Tensor) -> torch.Tensor:
     """generator_term's derivative by each fake score (B,): −1/B."""
     fake = wide(fake_scores)
     return torch.full_like(fake, -1 / len(fake))
+
+
+HINGE = Loss(
+    name="hinge",
+    summary="margin 1",
+    critic_term=critic_term,
+    generator_term=generator_term,
+    critic_term_grads=critic_term_grads,
+    generator_term_grad=generator_term_grad,
+)

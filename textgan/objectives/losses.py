@@ -3,61 +3,83 @@ losses computed by autograd from it (the reference every engine is held to)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 
 import torch
 
-from textgan.config import PENALTY_CONSTRAINTS, TrainConfig
-from textgan.objectives import gan, hinge, wasserstein
+from textgan.errors import TextganError
+from textgan.objectives import wasserstein
+from textgan.objectives.kinds import (
+    Constraint,
+    CriticTerm,
+    CriticTermGrads,
+    GeneratorTerm,
+    GeneratorTermGrad,
+    Loss,
+    PenaltyFn,
+)
 from textgan.objectives.penalty import ScoreFn, gradient_penalty
-
-LOSSES: dict[str, ModuleType] = {"wasserstein": wasserstein, "gan": gan, "hinge": hinge}
-PENALTIES = {"gp": False, "lp": True}  # constraint → one_sided
+from textgan.objectives.registry import constraint_named, loss_named
 
 
 @dataclass(frozen=True)
 class Objective:
-    """loss: a LOSSES key; penalty: "gp" (two-sided), "lp" (one-sided) or None; weight: λ."""
+    """A run's loss and constraint, by their registry names, and the constraint's number
+    (weight: λ for a penalty, c for clipping; None: its default, filled in here).
+
+    The default is the paper's: the Wasserstein loss with the two-sided penalty, λ = 10."""
 
     loss: str = "wasserstein"
-    penalty: str | None = "gp"
-    weight: float = 10.0
+    constraint: str = "gp"
+    weight: float | None = None
 
-    @classmethod
-    def of(cls, config: TrainConfig) -> Objective:
-        """A run's objective: its --loss, and --constraint gp or lp as the penalty."""
-        if config.constraint in PENALTY_CONSTRAINTS:
-            return cls(config.loss, config.constraint, float(config.gp_weight))
-        return cls(config.loss, None, 0.0)
+    def __post_init__(self) -> None:
+        parameter = self.constraint_entry.parameter  # the names are checked here too
+        self.loss_entry  # noqa: B018
+        if parameter is None:
+            if self.weight is not None:
+                raise TextganError(f"--constraint {self.constraint} takes no parameter")
+            return
+        if self.weight is None:
+            object.__setattr__(self, "weight", parameter.default)  # frozen: filled in once
+        elif (why := parameter.check(self.weight)) is not None:
+            flag = "--" + parameter.field.replace("_", "-")
+            raise TextganError(f"{flag} {why}, got {self.weight}")
 
     @property
-    def critic_term(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def loss_entry(self) -> Loss:
+        return loss_named(self.loss)
+
+    @property
+    def constraint_entry(self) -> Constraint:
+        return constraint_named(self.constraint)
+
+    @property
+    def penalty(self) -> PenaltyFn | None:
+        """(input gradients g (B, L, V), with_adjoint) → (the unweighted penalty, dP/dg);
+        None when the constraint is not a penalty."""
+        return self.constraint_entry.penalty
+
+    @property
+    def critic_term(self) -> CriticTerm:
         """(real scores (B,), fake scores (B,)) → the critic's loss without the penalty."""
-        return LOSSES[self.loss].critic_term
+        return self.loss_entry.critic_term
 
     @property
-    def generator_term(self) -> Callable[[torch.Tensor], torch.Tensor]:
+    def generator_term(self) -> GeneratorTerm:
         """fake scores (B,) → the generator's loss."""
-        return LOSSES[self.loss].generator_term
+        return self.loss_entry.generator_term
 
     @property
-    def critic_term_grads(
-        self,
-    ) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    def critic_term_grads(self) -> CriticTermGrads:
         """(real scores (B,), fake scores (B,)) → critic_term's derivatives by each, (B,) and
         (B,): what a hand-derived backward starts from."""
-        return LOSSES[self.loss].critic_term_grads
+        return self.loss_entry.critic_term_grads
 
     @property
-    def generator_term_grad(self) -> Callable[[torch.Tensor], torch.Tensor]:
+    def generator_term_grad(self) -> GeneratorTermGrad:
         """fake scores (B,) → generator_term's derivative by each (B,)."""
-        return LOSSES[self.loss].generator_term_grad
-
-    @property
-    def one_sided(self) -> bool:
-        return PENALTIES[self.penalty] if self.penalty is not None else False
+        return self.loss_entry.generator_term_grad
 
 
 @dataclass(frozen=True)
@@ -73,22 +95,22 @@ def critic_loss(
     critic: ScoreFn,
     real: torch.Tensor,
     fake: torch.Tensor,
-    gp_weight: float = 10.0,
+    gp_weight: float | None = None,
     rng: torch.Generator | None = None,
     alpha: torch.Tensor | None = None,
     *,
     objective: Objective | None = None,
 ) -> CriticLoss:
     """The critic's loss on real (B, L, V) and fake (B, L, V) rows, one critic call per term as
-    in the paper: by default WGAN-GP's D(fake) − D(real) + gp_weight · GP; with objective, its
-    loss and penalty (objective.weight is then λ). α for the penalty is drawn from rng unless
-    given (B,)."""
+    in the paper: by default WGAN-GP's D(fake) − D(real) + gp_weight · GP (gp_weight None: the
+    paper's λ); with objective, its loss and penalty (objective.weight is then λ). α for the
+    penalty is drawn from rng unless given (B,)."""
     objective = objective if objective is not None else Objective(weight=gp_weight)
     real_scores, fake_scores = critic(real), critic(fake.detach())
     loss = objective.critic_term(real_scores, fake_scores)
     gp = None
     if objective.penalty is not None:
-        gp = gradient_penalty(critic, real, fake, rng, alpha, one_sided=objective.one_sided)
+        gp = gradient_penalty(critic, real, fake, rng, alpha, penalty_fn=objective.penalty)
         loss = loss + objective.weight * gp
     estimate = wasserstein.wasserstein_estimate(real_scores, fake_scores).detach()
     return CriticLoss(loss, estimate, None if gp is None else gp.detach())

@@ -5,8 +5,12 @@ its derivative with respect to the critic's input gradient, written once here.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
+
+from textgan.objectives.kinds import Constraint, Parameter
+from textgan.runtime.device import at_least_fp32
 
 GRAD_NORM_EPS = 1e-12  # keeps d‖g‖/dg finite at g = 0
 
@@ -25,7 +29,7 @@ def sample_alpha(batch: int, device: torch.device, rng: torch.Generator | None) 
 
 
 def penalty(
-    grad: torch.Tensor, *, one_sided: bool = False, with_adjoint: bool = False
+    grad: torch.Tensor, with_adjoint: bool = False, *, one_sided: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """P = mean over samples of (‖g‖₂ − 1)² — one_sided: of max(0, ‖g‖₂ − 1)² — for the critic's
     input gradients g (B, L, V); the norm over ALL positions and vocabulary entries of a sample,
@@ -34,7 +38,7 @@ def penalty(
     P is differentiable by autograd. with_adjoint: also dP/dg = 2/B · e/‖g‖ · g (B, L, V), e the
     excess (‖g‖ − 1, or its positive part), which the fused engine pushes back through the critic
     by hand; else None."""
-    grad = grad.to(torch.promote_types(grad.dtype, torch.float32))
+    grad = at_least_fp32(grad)
     norms = torch.sqrt(grad.flatten(1).square().sum(dim=1) + GRAD_NORM_EPS)  # (B,)
     excess = (norms - 1.0).clamp_min(0.0) if one_sided else norms - 1.0  # (B,)
     value = excess.square().mean()
@@ -52,9 +56,11 @@ def gradient_penalty(
     alpha: torch.Tensor | None = None,
     *,
     one_sided: bool = False,
+    penalty_fn: Callable[..., tuple[torch.Tensor, torch.Tensor | None]] | None = None,
 ) -> torch.Tensor:
-    """The UNWEIGHTED penalty E[(‖∇x̂ D(x̂)‖₂ − 1)²] (one_sided: E[max(0, ‖∇x̂ D(x̂)‖₂ − 1)²]),
-    differentiable w.r.t. the critic.
+    """The UNWEIGHTED penalty E[(‖∇x̂ D(x̂)‖₂ − 1)²] (one_sided: E[max(0, ‖∇x̂ D(x̂)‖₂ − 1)²];
+    penalty_fn: a constraint's own function of the input gradients instead), differentiable
+    w.r.t. the critic.
 
     α is drawn from rng, one per sample, unless given (B,).
     """
@@ -63,4 +69,23 @@ def gradient_penalty(
     x_hat = interpolate(real, fake.detach(), alpha).requires_grad_(True)  # (B, L, V)
     scores = critic(x_hat)  # (B,)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (B, L, V)
-    return penalty(grad, one_sided=one_sided)[0]
+    if penalty_fn is None:
+        return penalty(grad, one_sided=one_sided)[0]
+    return penalty_fn(grad, False)[0]
+
+
+# λ, the paper's weight of the penalty: the default of --gp-weight for gp and lp
+GP_WEIGHT = Parameter(field="gp_weight", default=10.0, positive=False)
+
+GP = Constraint(
+    name="gp",
+    summary="two-sided gradient penalty",
+    penalty=partial(penalty, one_sided=False),
+    parameter=GP_WEIGHT,
+)
+LP = Constraint(
+    name="lp",
+    summary="one-sided gradient penalty",
+    penalty=partial(penalty, one_sided=True),
+    parameter=GP_WEIGHT,
+)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import torch
 
+from textgan.objectives.kinds import Loss
+from textgan.runtime.device import at_least_fp32
+
 
 def critic_term(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """E[D(fake)] − E[D(real)]."""
@@ -37,4 +40,14 @@ def wasserstein_estimate(real_scores: torch.Tensor, fake_scores: torch.Tensor) -
 
 def wide(scores: torch.Tensor) -> torch.Tensor:
     """Scores in fp32 at least (fp64 stays fp64): the losses are never summed in bf16."""
-    return scores.to(torch.promote_types(scores.dtype, torch.float32))
+    return at_least_fp32(scores)
+
+
+WASSERSTEIN = Loss(
+    name="wasserstein",
+    summary="the critic's E[D(fake)] − E[D(real)]",
+    critic_term=critic_term,
+    generator_term=generator_term,
+    critic_term_grads=critic_term_grads,
+    generator_term_grad=generator_term_grad,
+)

@@ -1,1 +1,1 @@
-"""The training loop and what it needs: run state, checkpoints, processes, devices, the run log."""
+"""The one training loop, the training step, the run's state and the processes that train it."""

@@ -9,7 +9,6 @@ identical.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -21,11 +20,10 @@ import torch.distributed as dist
 from torch import nn
 
 from textgan.errors import TextganError
-from textgan.training.device import resolve_device
+from textgan.runtime.device import resolve_device
 
 T = TypeVar("T")
 POLL_SECONDS = 0.5  # how often the other ranks look for what rank 0 builds
-_builds = itertools.count()  # main_first calls so far: every rank makes the same ones
 
 
 @dataclass(frozen=True)
@@ -108,10 +106,15 @@ def main_first(
     build: Callable[[], T],
     otherwise: Callable[[], T],
     find: Callable[[], T | None] = lambda: None,
+    *,
+    key: str,
 ) -> T:
     """Rank 0 runs build (e.g. encoding a corpus and writing its cache: minutes for a full
     corpus); the other ranks wait until `find` finds what it made (e.g. the cache's manifest on
     disk) and take that, or until rank 0 is done, and then run otherwise.
+
+    key names this build in the store: the same on every rank, and another for every build
+    (train() makes each from a run id that rank 0 draws).
 
     They wait outside any collective, which NCCL's watchdog would kill after its timeout: the
     process group's key-value store, checked without blocking, says when rank 0 is done (also
@@ -119,7 +122,7 @@ def main_first(
     """
     if not world.distributed:
         return build()
-    done = f"textgan/main_first/{next(_builds)}"
+    done = f"textgan/main_first/{key}"
     store = dist.distributed_c10d._get_default_store()
     if world.is_main:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,14 +20,14 @@ from textgan.engines.choice import Engine, build_engine, choose_engine
 from textgan.errors import TextganError
 from textgan.evaluation.evaluator import Evaluator
 from textgan.models.build import ModelSpec
-from textgan.objectives.losses import Objective
-from textgan.training import runlog
-from textgan.training.checkpoint import (
+from textgan.rundir import runlog
+from textgan.rundir.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
 )
+from textgan.runtime.device import training_settings
 from textgan.training.distributed import (
     World,
     any_rank,
@@ -52,7 +53,7 @@ class StepStats:
     finite: bool = True  # all losses computed this iteration are finite
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunInfo:
     """Handed to on_start before the first iteration."""
 
@@ -78,9 +79,6 @@ class RunInfo:
 STOPPED_AT_ITERS = "iters"  # TrainResult.stopped: the run reached --iters
 STOPPED_BY_MINUTES = "minutes"  # its --minutes budget ran out first
 
-# The clock of the training time (StepStats.seconds, --minutes); tests replace it.
-clock: Callable[[], float] = time.perf_counter
-
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -104,6 +102,7 @@ def train(
     on_eval: Callable[[dict[str, Any]], None] | None = None,
     generator: ModelSpec = None,
     critic: ModelSpec = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> TrainResult:
     """Train (or, with resume, continue) a run up to config.iters iterations in total, or until
     the first iteration that ends past config.minutes of the run's training time (the clock of
@@ -117,45 +116,56 @@ def train(
     Every config.eval_every iterations (and at a stop by --minutes) the generator is scored
     (js1..js4 and word measures) and the critic too (critic_train, critic_heldout, critic_gap:
     evaluation.critic_estimate); the scores go to metrics.jsonl, the samples to samples.txt, and
-    the record to on_eval.
+    the record to on_eval. clock: seconds, the measure of the training time.
     Launched by torchrun, the processes train one run together; rank 0 alone writes files and
     calls the callbacks.
     """
     choose_engine(config, generator, critic)  # an impossible --engine fails before any work
-    with process_group(config.device) as (world, device):
-        run_dir = broadcast(
-            Path(run_dir) if run_dir is not None else default_run_dir(corpus), world
+    with (
+        process_group(config.device) as (world, device),
+        training_settings(device, config.precision),
+    ):
+        # rank 0's run dir, and an id that names this attempt's waits in the process group
+        run_dir, run_id = broadcast(
+            (Path(run_dir) if run_dir is not None else default_run_dir(corpus), uuid.uuid4().hex),
+            world,
         )
         saved = load_checkpoint(latest_checkpoint(run_dir)) if resume else None
         if saved is not None:
             check_resumable(TrainConfig.from_dict(saved["config"]), config)
             heldout = heldout if heldout is not None else saved.get("heldout")
         state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device,
-                                     generator=generator, critic=critic)  # fmt: skip
+                                     generator=generator, critic=critic, run_id=run_id)  # fmt: skip
         engine, engine_reason = build_engine(config, state.generator, state.critic, state.device)
-        evaluator = _evaluator(config, encoded, world)
+        evaluator = _evaluator(config, encoded, world, run_id)
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
         if on_start is not None and world.is_main:
-            on_start(RunInfo(run_dir, config, state.device, engine.precision, engine.conv,
-                             engine.name, engine_reason, len(state.vocab), len(encoded.ids),
-                             state.iteration, saved is not None,
-                             encoded.split.heldout_source, floor, encoded.cached,
-                             encoded.cache_dir, world.size, state.reseeded_from))  # fmt: skip
+            on_start(RunInfo(
+                run_dir=run_dir, config=config, device=state.device,
+                precision=engine.precision, conv=engine.conv, engine=engine.name,
+                engine_reason=engine_reason, vocab_size=len(state.vocab),
+                num_lines=len(encoded.ids), start_iteration=state.iteration,
+                resumed=saved is not None, heldout_source=encoded.split.heldout_source,
+                floor=floor, corpus_cached=encoded.cached, corpus_cache_dir=encoded.cache_dir,
+                world_size=world.size, reseeded_from=state.reseeded_from,
+            ))  # fmt: skip
         run = _Run(state, engine, run_dir, corpus,
-                   encoded.split.heldout_source if heldout else None)  # fmt: skip
+                   encoded.split.heldout_source if heldout else None, clock)  # fmt: skip
         last, stopped = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
         return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last,
                            state.seconds, stopped)  # fmt: skip
 
 
-def _evaluator(config: TrainConfig, encoded: EncodedCorpus, world: World) -> Evaluator | None:
+def _evaluator(
+    config: TrainConfig, encoded: EncodedCorpus, world: World, run_id: str
+) -> Evaluator | None:
     """Rank 0's, which evaluates; its references take a pass over the corpus (minutes for a
     full one), which the other ranks wait out outside any collective."""
     if not config.eval_every:
         return None
     build = functools.partial(Evaluator, encoded, config.eval_samples, config.seed)
-    return main_first(world, build, lambda: None)
+    return main_first(world, build, lambda: None, key=f"{run_id}/evaluation")
 
 
 def _loop(
@@ -167,7 +177,7 @@ def _loop(
     """Train to --iters, or until --minutes run out: (the last iteration's stats, why it ended)."""
     state, config, last = run.state, run.state.config, None
     with stop_signals() as received:
-        for last in _iterations(run.state, run.engine):
+        for last in _iterations(run.state, run.engine, run.clock):
             # every rank stops at the same iteration (a stuck collective would hang the others):
             # after a signal to any rank, or when rank 0's clock says --minutes have run out
             out_of_time = state.world.is_main and run.out_of_time(last)
@@ -226,7 +236,9 @@ def _prepare_run_dir(
         raise TextganError(f"cannot write to run dir {run_dir}: {err.strerror or err}") from err
 
 
-def _iterations(state: TrainState, engine: Engine) -> Iterator[StepStats]:
+def _iterations(
+    state: TrainState, engine: Engine, clock: Callable[[], float]
+) -> Iterator[StepStats]:
     start = clock()
     while state.iteration < state.config.iters:
         parts, g_loss = train_iteration(state, engine)
@@ -256,6 +268,7 @@ class _Run:
     run_dir: Path
     corpus: str | Path
     heldout: str | None
+    clock: Callable[[], float]
 
     def __post_init__(self) -> None:
         self.offset = self.state.seconds
@@ -271,7 +284,7 @@ class _Run:
         state, seed = self.state, self.state.config.seed + stats.iteration
         result = evaluator(state.generator, seed=seed)
         estimates = evaluator.critic_estimates(state.generator, state.critic,
-                                               Objective.of(state.config), seed=seed)  # fmt: skip
+                                               state.config.objective(), seed=seed)  # fmt: skip
         record = {"iteration": stats.iteration, "seconds": round(self.offset + stats.seconds, 3),
                   "critic_loss": stats.critic_loss, "generator_loss": stats.generator_loss,
                   "wasserstein": stats.wasserstein,

@@ -11,28 +11,23 @@ import torch
 from torch import nn
 
 from textgan import __version__
-from textgan.config import ModelConfig, TrainConfig
+from textgan.config import RESUMABLE_OPTIONS, ModelConfig, TrainConfig
 from textgan.data.corpus import EncodedCorpus, cached_corpus, encode_corpus
 from textgan.data.sampler import BatchSampler
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
 from textgan.models.build import ModelSpec, check_classes, class_name, run_models
 from textgan.objectives.penalty import sample_alpha
-from textgan.training.checkpoint import (
+from textgan.rundir.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
     load_checkpoint,
     prune_checkpoints,
     save_checkpoint,
 )
-from textgan.training.device import resolve_device, tune_backend
+from textgan.runtime.device import resolve_device
+from textgan.runtime.streams import restore_generator
 from textgan.training.distributed import SINGLE_PROCESS, World, main_first
-from textgan.training.streams import restore_generator
-
-RESUMABLE_OPTIONS = (
-    "iters", "checkpoint_every", "keep", "device", "precision", "conv", "engine", "eval_every",
-    "eval_samples", "minutes",
-)  # fmt: skip
 
 
 @dataclass
@@ -77,18 +72,22 @@ def build_state(
     device: torch.device | None = None,
     generator: ModelSpec = None,
     critic: ModelSpec = None,
+    run_id: str | None = None,
 ) -> tuple[TrainState, EncodedCorpus]:
     """Everything a run needs on its device, fresh or restored from a checkpoint; generator and
-    critic: a caller's models (models.build.run_models), else the built-in ones."""
+    critic: a caller's models (models.build.run_models), else the built-in ones; run_id (needed
+    in a process group): the same on every rank, another for every build of a state there."""
+    if world.distributed and run_id is None:
+        raise ValueError("build_state in a process group needs a run_id")
     device = device if device is not None else resolve_device(config.device)
-    tune_backend(device, config.precision)
     vocab = Vocab(saved["vocab"]) if saved is not None else None
     encoding = dict(seq_len=config.seq_len, max_vocab=config.max_vocab, heldout=heldout,
                     holdout=config.holdout, seed=config.seed, vocab=vocab,
                     max_lines=config.max_lines)  # fmt: skip
     # rank 0 encodes the corpus and writes its cache; the others read that cache
     encode = partial(encode_corpus, corpus, **encoding)
-    encoded = main_first(world, encode, encode, partial(cached_corpus, corpus, **encoding))
+    encoded = main_first(world, encode, encode, partial(cached_corpus, corpus, **encoding),
+                         key=f"{run_id}/corpus")  # fmt: skip
     model_config = config.model_config(len(encoded.vocab))
     generator, critic = run_models(config, model_config, generator, critic)
     generator, critic = generator.to(device), critic.to(device)

@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from textgan.engines.choice import Engine, build_engine
-from textgan.objectives.constraints import clip_weights
 from textgan.objectives.losses import CriticLoss
 from textgan.training.distributed import average_gradients
 from textgan.training.state import TrainState
@@ -44,15 +43,16 @@ def critic_step(
     state: TrainState, engine: Engine, real_ids: torch.Tensor, fake: torch.Tensor | None = None
 ) -> CriticLoss:
     """One critic update on a (B, L) batch of real ids against generated rows (B, L, V)
-    (fresh ones when not given); with --constraint clip, the weights are clipped after it."""
+    (fresh ones when not given), then the constraint's action after a step, if it has one."""
     if fake is None:
         fake = generate_fakes(state, engine, 1)[0]
     parts, grads = engine.critic_grads(real_ids, fake, state.alpha())
     set_grads(state.critic, grads)
     average_gradients(state.critic, state.world)
     state.opt_c.step()
-    if state.config.constraint == "clip":
-        clip_weights(state.critic, state.config.clip)
+    objective = engine.objective
+    if (after_step := objective.constraint_entry.after_step) is not None:
+        after_step(state.critic, objective.weight)  # e.g. --constraint clip: clamp the weights
     return parts
 
 

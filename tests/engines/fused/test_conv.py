@@ -8,8 +8,6 @@ import torch
 import torch.nn.functional as F
 
 from textgan.engines.fused.conv import (
-    CONV_IMPLS,
-    WINOGRAD_TILE,
     Im2col,
     Padded,
     WinogradConv,
@@ -21,6 +19,7 @@ from textgan.engines.fused.conv import (
     matrix_storage,
     toom_cook,
 )
+from textgan.runtime.device import CONV_IMPLS, WINOGRAD_TILE
 
 N, L, C_IN, C_OUT, K = 3, 7, 4, 6, 5
 F64 = torch.float64

@@ -173,7 +173,7 @@ def test_bf16_generator_step_is_close_to_fp32(tiny_corpus: Path, device, conv_im
 def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(
     monkeypatch: pytest.MonkeyPatch, amx: bool, avx512_bf16: bool, expected
 ) -> None:
-    from textgan.training.device import compute_dtype
+    from textgan.runtime.device import compute_dtype
 
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
@@ -190,7 +190,7 @@ def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(
 def test_auto_conv_depends_on_the_cpu_and_the_width(
     monkeypatch: pytest.MonkeyPatch, amx: bool, dim: int, seq_len: int, expected: str
 ) -> None:
-    from textgan.training.device import conv_impl
+    from textgan.runtime.device import conv_impl
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)

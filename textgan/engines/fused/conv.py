@@ -27,9 +27,7 @@ from fractions import Fraction
 import torch
 import torch.nn.functional as F
 
-from textgan.config import WINOGRAD_TILE
-
-CONV_IMPLS = ("im2col", "native", "winograd")
+from textgan.runtime.device import WINOGRAD_TILE
 
 
 def wide(dtype: torch.dtype) -> torch.dtype:

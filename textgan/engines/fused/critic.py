@@ -40,7 +40,6 @@ from textgan.engines.fused.residual import (
 )
 from textgan.models.resnet import RESIDUAL_SCALE, Critic
 from textgan.objectives.losses import CriticLoss, Objective
-from textgan.objectives.penalty import penalty
 from textgan.objectives.wasserstein import wasserstein_estimate
 
 
@@ -236,7 +235,7 @@ def _penalty_pass(
     batch, length = soft.shape[0] // 2, soft.shape[1]
     grad_x = u0[2 * batch * length :] @ weights.embed.t()  # (B·L, V)
     grad_x = grad_x.to(wide_dtype).view(batch, length, -1)  # ∇x̂ D(x̂)
-    gp, adjoint = penalty(grad_x, one_sided=objective.one_sided, with_adjoint=True)
+    gp, adjoint = objective.penalty(grad_x, True)
     # the penalty's adjoint, δx = λ·dP/d∇x̂, back through the x̂ rows' backward
     soft[batch:] = adjoint.mul_(objective.weight).to(soft.dtype)  # x̂ is used up: rows hold δx
     delta = (soft[batch:] @ weights.embed).contiguous()  # (B, L, C)

@@ -15,19 +15,22 @@ from textgan.engines.fused.generator import (
 from textgan.engines.fused.residual import StackBuffers, stack_buffers
 from textgan.models.resnet import Critic, Generator
 from textgan.objectives.losses import CriticLoss, Objective
-from textgan.training.device import precision_name
+from textgan.runtime.device import precision_name
 
 
 def fused_refusal(
     config: TrainConfig, generator: object = None, critic: object = None
 ) -> str | None:
     """Why the fused engine cannot train this configuration, or None when it can: it derives
-    the gradients of the built-in models (None: those), every loss and the gp, lp, clip or no
-    constraint by hand, and nothing else."""
+    the gradients of the built-in models (None: those), for every loss whose registry entry has
+    the derivatives by the scores and every constraint whose entry says it runs fused."""
     if any(m is not None and type(m) not in (Generator, Critic) for m in (generator, critic)):
         return "it runs only the built-in models, not custom ones"
-    if config.constraint == "sn":
-        return "it has no --constraint sn (spectral normalisation)"
+    objective = config.objective()
+    if not objective.constraint_entry.fused:
+        return f"it has no --constraint {config.constraint} ({objective.constraint_entry.summary})"
+    if objective.loss_entry.critic_term_grads is None:
+        return f"it has no derivatives of --loss {config.loss}"
     if config.critic_norm != "none":
         return f"it has no --critic-norm {config.critic_norm}"
     return None

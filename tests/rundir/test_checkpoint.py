@@ -13,7 +13,7 @@ from textgan.data.corpus import encode_corpus
 from textgan.errors import TextganError
 from textgan.models.build import class_name
 from textgan.models.resnet import build_models
-from textgan.training.checkpoint import (
+from textgan.rundir.checkpoint import (
     BUILTIN_MODELS,
     list_checkpoints,
     load_checkpoint,

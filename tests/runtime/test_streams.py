@@ -9,8 +9,8 @@ from conftest import as_saved_on_cuda, cuda_state
 
 from textgan import TrainConfig, train
 from textgan.errors import TextganError
-from textgan.training.checkpoint import load_checkpoint, save_checkpoint
-from textgan.training.streams import (
+from textgan.rundir.checkpoint import load_checkpoint, save_checkpoint
+from textgan.runtime.streams import (
     STATE_BYTES,
     restore_generator,
     saved_device_type,

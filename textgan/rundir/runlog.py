@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from textgan.errors import TextganError
-from textgan.training.fileio import atomic_write_text
+from textgan.runtime.fileio import atomic_write_text
 
 METRICS = "metrics.jsonl"
 SAMPLES = "samples.txt"

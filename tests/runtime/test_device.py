@@ -7,16 +7,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from textgan.config import PRECISION_CHOICES, TrainConfig
+from textgan.config import TrainConfig
 from textgan.errors import TextganError
-from textgan.training.device import (
+from textgan.runtime.device import (
+    PRECISION_CHOICES,
     compute_dtype,
     precision_name,
     set_tf32,
     tf32_kept,
     tf32_settings,
-    tune_backend,
+    training_settings,
 )
+from textgan.training.loop import train
 from textgan.training.state import build_state
 from textgan.training.steps import make_engine
 
@@ -32,8 +34,11 @@ def test_only_tf32_on_cuda_allows_tf32_and_in_cublas_and_cudnn_alike(
     expected = BOTH_ON if (precision, device.type) == ("tf32", "cuda") else BOTH_OFF
     for before in ((False, True), (True, False), (True, True)):  # PyTorch's defaults first
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
-        tune_backend(device, precision)
-        assert tf32_settings() == expected
+        with training_settings(device, precision):
+            assert tf32_settings() == expected
+            assert torch.backends.cudnn.benchmark == (device.type == "cuda")
+        assert tf32_settings() == dict(zip(("cublas", "cudnn"), before, strict=True))
+        assert not torch.backends.cudnn.benchmark  # the caller's, restored
 
 
 def test_the_products_dtype_of_each_precision() -> None:
@@ -71,5 +76,24 @@ def test_a_run_names_its_precision_and_sets_it(tiny_corpus: Path, device: torch.
         config = TrainConfig(device=str(device), precision=precision, iters=2, **TINY)
         state, _ = build_state(config, tiny_corpus)
         name = "tf32" if (precision, device.type) == ("tf32", "cuda") else "fp32"
-        assert make_engine(state).precision == name
-        assert tf32_settings() == (BOTH_ON if name == "tf32" else BOTH_OFF)
+        with training_settings(state.device, precision):
+            assert make_engine(state).precision == name
+            assert tf32_settings() == (BOTH_ON if name == "tf32" else BOTH_OFF)
+
+
+@pytest.mark.parametrize("caller", [(True, False), (False, True)])
+def test_train_leaves_the_callers_process_settings_as_it_found_them(
+    tiny_corpus: Path, tmp_path: Path, device: torch.device, caller: tuple[bool, bool]
+) -> None:
+    """A Python caller's TF32 flags and cudnn.benchmark are theirs again when train returns,
+    whatever the run's precision set meanwhile."""
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = caller
+    torch.backends.cudnn.benchmark = caller[1]
+    seen = []
+    config = TrainConfig(device=str(device), precision="fp32", iters=2, **TINY)
+    train(config, tiny_corpus, tmp_path / "run", on_start=lambda info: seen.append(
+        (tf32_settings(), info.precision)))  # fmt: skip
+    assert seen == [(BOTH_OFF, "fp32")]  # fp32 held TF32 off while training
+    assert tf32_settings() == dict(zip(("cublas", "cudnn"), caller, strict=True))
+    assert torch.backends.cudnn.benchmark == caller[1]
+    torch.backends.cudnn.benchmark = False

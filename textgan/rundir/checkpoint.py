@@ -6,7 +6,6 @@ import contextlib
 import os
 import pickle
 import re
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import torch
 
 from textgan.errors import TextganError
 from textgan.models.build import BUILTIN_MODELS
-from textgan.training.fileio import atomic_open
+from textgan.runtime.fileio import atomic_open
 
 FORMAT = "textgan-checkpoint"
 FORMAT_VERSION = 3  # 3: the run's loss, constraint, optimiser, critic norm and model classes;
@@ -23,7 +22,6 @@ FORMAT_VERSION = 3  # 3: the run's loss, constraint, optimiser, critic norm and 
 READABLE_VERSIONS = (1, 2, FORMAT_VERSION)
 _NAME = re.compile(r"^ckpt-(\d{7,})\.pt$")
 _TEMP_NAME = re.compile(r"^\.ckpt-\d{7,}\.pt\..+\.tmp$")  # atomic_open's temp files
-SAVE_DELAY_ENV = "TEXTGAN_TEST_SAVE_DELAY"  # seconds; lets tests kill a run mid-write
 REQUIRED_KEYS = ("iteration", "config", "model", "vocab", "generator", "critic")
 _UNSAFE = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")  # torch's weights_only refusal
 
@@ -52,8 +50,6 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
     with atomic_open(path) as f:
         torch.save(payload, f)
-        if delay := float(os.environ.get(SAVE_DELAY_ENV, "0") or 0):
-            time.sleep(delay)  # test hook: widen the moment a checkpoint is being written
     _fsync_dir(path.parent)
 
 

@@ -1,4 +1,4 @@
-"""Device and precision choice."""
+"""Device, precision and convolution choice: the options' choices and their one check."""
 
 from __future__ import annotations
 
@@ -8,15 +8,48 @@ from collections.abc import Iterator
 
 import torch
 
-from textgan.config import PRECISION_CHOICES, WINOGRAD_TILE
-from textgan.engines.fused.conv import CONV_IMPLS
 from textgan.errors import TextganError
 
+DEVICE_CHOICES = ("auto", "cpu", "cuda")  # and cuda:N
+PRECISION_CHOICES = ("auto", "fp32", "tf32", "bf16")
+CONV_IMPLS = ("im2col", "native", "winograd")  # how the fused engine's convolutions run
+CONV_CHOICES = ("auto", *CONV_IMPLS)
+WINOGRAD_TILE = 4  # outputs per tile of --conv winograd: --seq-len must be a multiple
 WINOGRAD_MIN_DIM = 256  # where --conv auto picks winograd (conv_impl)
+
+
+def check_device_name(name: str) -> None:
+    """--device is auto, cpu, cuda or cuda:N (whether that GPU exists is resolve_device's)."""
+    index = name.removeprefix("cuda:")
+    if name not in DEVICE_CHOICES and not (name.startswith("cuda:") and index.isdigit()):
+        raise TextganError(f"--device must be one of {', '.join(DEVICE_CHOICES)} (or cuda:N), "
+                           f"got {name!r}")  # fmt: skip
+
+
+def check_precision(precision: str) -> None:
+    check_choice("precision", precision, PRECISION_CHOICES)
+
+
+def check_conv(conv: str, seq_len: int) -> None:
+    """--conv is one of CONV_CHOICES; winograd's tiles need seq_len a multiple of theirs."""
+    check_choice("conv", conv, CONV_CHOICES)
+    if conv == "winograd" and seq_len % WINOGRAD_TILE:
+        raise TextganError(
+            f"--conv winograd computes tiles of {WINOGRAD_TILE} positions: --seq-len must "
+            f"be a multiple of {WINOGRAD_TILE}, got {seq_len}"
+        )
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """value is one of choices, else an error naming the option (--name) and its choices."""
+    if value not in choices:
+        flag = "--" + name.replace("_", "-")
+        raise TextganError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def resolve_device(name: str) -> torch.device:
     """`auto` → cuda when available, else cpu; asking for a missing GPU is an error."""
+    check_device_name(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
@@ -28,9 +61,7 @@ def resolve_device(name: str) -> torch.device:
                 f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s)"
             )
         return device
-    if name == "cpu":
-        return torch.device("cpu")
-    raise TextganError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return torch.device("cpu")
 
 
 def fast_bf16(device: torch.device) -> bool:
@@ -46,14 +77,16 @@ def fast_bf16(device: torch.device) -> bool:
 def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
     """The dtype of the training's matrix products for a precision option (tf32: fp32 inputs,
     which CUDA may multiply as TF32, see tf32_allowed)."""
+    check_precision(precision)
     if precision == "auto":
         precision = "bf16" if fast_bf16(device) else "fp32"
-    if precision in ("fp32", "tf32"):
-        return torch.float32
-    if precision == "bf16":
-        return torch.bfloat16
-    raise TextganError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, "
-                       f"got {precision!r}")  # fmt: skip
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+def at_least_fp32(tensor: torch.Tensor) -> torch.Tensor:
+    """tensor in fp32 when it is narrower (bf16, fp16), else as it is (fp32, fp64): losses,
+    softmaxes and norms are never computed in bf16."""
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
 
 
 def tf32_allowed(precision: str, device: torch.device) -> bool:
@@ -109,6 +142,7 @@ def conv_impl(option: str, device: torch.device, dim: int, seq_len: int) -> str:
     products (at dim 128, 1.3x faster iterations on a Zen 4 in bf16 and in fp32). im2col on AMX
     CPUs, where oneDNN's products beat its convolutions (weight gradients most: 1.4 against 2.1
     ms at dim 128), on CUDA, and without oneDNN."""
+    check_choice("conv", option, CONV_CHOICES)  # seq_len's fit: TrainConfig checked it
     if option == "auto":
         if device.type != "cpu" or not torch.backends.mkldnn.is_available():
             return "im2col"
@@ -117,30 +151,33 @@ def conv_impl(option: str, device: torch.device, dim: int, seq_len: int) -> str:
         if dim >= WINOGRAD_MIN_DIM and seq_len % WINOGRAD_TILE == 0:
             return "winograd"
         return "native"
-    if option in CONV_IMPLS:
-        return option
-    raise TextganError(f"--conv must be auto, {', '.join(CONV_IMPLS)}, got {option!r}")
+    return option
 
 
 def _no() -> bool:
     return False
 
 
-def tune_backend(device: torch.device, precision: str) -> None:
-    """Settings for a training process: TF32 as its precision option says (tf32_allowed); a
-    run's shapes never change, and its steps allocate and free the same large blocks over and
-    over."""
-    set_tf32(tf32_allowed(precision, device))
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # pick the fastest algorithms once
-    else:
-        keep_freed_memory()
+@contextlib.contextmanager
+def training_settings(device: torch.device, precision: str) -> Iterator[None]:
+    """Inside the block, the process settings a training run needs: TF32 as its precision
+    option says (tf32_allowed) and, on CUDA, cuDNN's benchmark mode (a run's shapes never
+    change). After it, the settings the caller had, so `textgan.train()` leaves a Python
+    caller's process as it found it."""
+    benchmark = torch.backends.cudnn.benchmark
+    with tf32_kept(tf32_allowed(precision, device)):
+        torch.backends.cudnn.benchmark = benchmark or device.type == "cuda"
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.benchmark = benchmark
 
 
 def keep_freed_memory() -> None:
     """Have glibc keep freed blocks of up to 32 MiB in the heap instead of returning them to the
-    OS: otherwise each step pays page faults to get them back (about 5% of a CPU step).
-    Elsewhere than glibc this does nothing."""
+    OS: otherwise each step of a CPU training pays page faults to get them back (about 5%).
+    Elsewhere than glibc this does nothing. It cannot be undone, so the library never calls it:
+    the command line does, for its training process."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt

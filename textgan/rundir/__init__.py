@@ -1,0 +1,2 @@
+"""A run directory: its config.json, its checkpoints (one schema, with the upgrades of older
+formats), metrics.jsonl (one schema of names), samples.txt and floor.json."""

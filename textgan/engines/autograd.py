@@ -12,7 +12,7 @@ from torch import nn
 from textgan.data.sampler import one_hot
 from textgan.errors import TextganError
 from textgan.objectives.losses import CriticLoss, Objective, critic_loss, generator_loss
-from textgan.runtime.device import precision_name
+from textgan.runtime.device import at_least_fp32, precision_name
 
 
 class AutogradEngine:
@@ -36,7 +36,7 @@ class AutogradEngine:
         """Noise (N, noise_dim) → per-position probabilities (N, L, V), fp32, no gradient."""
         with torch.no_grad(), self._autocast(noise.device):
             fake = self.generator(noise)
-        return fake.to(torch.promote_types(fake.dtype, torch.float32))
+        return at_least_fp32(fake)
 
     def critic_grads(
         self, real_ids: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor

@@ -103,7 +103,7 @@ def train_phase(corpus: Path, options: list[str], run_dir: Path) -> dict:
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     checkpoint = latest_checkpoint(run_dir)
     saves = []
-    payload = {k: v for k, v in load_checkpoint(checkpoint).items() if "format" not in k}
+    payload = load_checkpoint(checkpoint)
     for _ in range(3):
         start = time.perf_counter()
         save_checkpoint(run_dir / "timed.pt", payload)

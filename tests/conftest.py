@@ -7,12 +7,14 @@ import hashlib
 import os
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from textgan.rundir.schema import Checkpoint
 from textgan.runtime.device import CONV_IMPLS
 
 WORDS = [
@@ -139,16 +141,15 @@ def cuda_state(seed: int = 0) -> torch.Tensor:
     return torch.tensor([seed, 4], dtype=torch.int64).view(torch.uint8)  # (16,)
 
 
-def as_saved_on_cuda(saved: dict) -> dict:
+def as_saved_on_cuda(saved: Checkpoint) -> Checkpoint:
     """A loaded checkpoint's payload as a CUDA run would hold it: noise and interpolation states
     of CUDA generators. The data order's generator is a CPU one on every device; it is rewritten
     too, so that every saved state is checked before it is set."""
     rng = saved["rng"]
     key = "epoch_rng" if "epoch_rng" in rng["sampler"] else "rng"  # else the whole order's
     sampler = {**rng["sampler"], key: cuda_state(3)}
-    payload = {**saved, "rng": {**rng, "noise": cuda_state(1), "alpha": cuda_state(2),
-                                "sampler": sampler}}  # fmt: skip
-    return {k: v for k, v in payload.items() if k not in ("format", "format_version")}
+    return replace(saved, rng={**rng, "noise": cuda_state(1), "alpha": cuda_state(2),
+                               "sampler": sampler})  # fmt: skip
 
 
 class SamplerAsSavedBefore:

@@ -11,15 +11,15 @@ from textgan import TrainConfig, sample, train
 from textgan.config import ModelConfig
 from textgan.data.corpus import encode_corpus
 from textgan.errors import TextganError
-from textgan.models.build import class_name
+from textgan.models.build import BUILTIN_MODELS, class_name
 from textgan.models.resnet import build_models
 from textgan.rundir.checkpoint import (
-    BUILTIN_MODELS,
     list_checkpoints,
     load_checkpoint,
     prune_checkpoints,
     save_checkpoint,
 )
+from textgan.rundir.schema import Checkpoint
 
 CONFIG = TrainConfig(dim=8, n_blocks=1, seq_len=12, batch_size=16, critic_iters=1, iters=2,
                      checkpoint_every=1, device="cpu")  # fmt: skip
@@ -33,7 +33,7 @@ def run(tiny_corpus: Path, tmp_path: Path) -> Path:
 def test_samples_are_the_same_after_save_and_load(run: Path, tmp_path: Path) -> None:
     saved = load_checkpoint(run)
     copy = tmp_path / "copy.pt"
-    save_checkpoint(copy, {k: v for k, v in saved.items() if k not in ("format", "format_version")})
+    save_checkpoint(copy, Checkpoint(**saved))
     assert sample(run, 8, seed=3) == sample(copy, 8, seed=3) == sample(run.parent, 8, seed=3)
     assert sample(run, 8, seed=3) != sample(run, 8, seed=4)
     assert all(len(line) <= 12 for line in sample(run, 8, seed=3))
@@ -67,20 +67,20 @@ def test_truncated_and_foreign_files_are_refused(run: Path, tmp_path: Path) -> N
 
 
 def test_other_format_version_is_refused(run: Path, tmp_path: Path) -> None:
-    saved = load_checkpoint(run)
-    saved["format_version"] = 999
+    payload = load_checkpoint(run).to_payload()
+    payload["format_version"] = 999
     path = tmp_path / "future.pt"
-    torch.save(saved, path)
+    torch.save(payload, path)
     with pytest.raises(TextganError, match="another textgan version"):
         load_checkpoint(path)
 
 
-def as_format_2(saved: dict) -> dict:
+def as_format_2(saved: Checkpoint) -> dict:
     """A checkpoint as format 2 wrote it: no model classes, and a config without the options
     that came with format 3 (a WGAN-GP run with Adam)."""
     new = ("loss", "constraint", "clip", "optimizer", "critic_norm", "engine")
     config = {k: v for k, v in saved["config"].items() if k not in new}
-    payload = {k: v for k, v in saved.items() if k != "models"}
+    payload = {k: v for k, v in saved.to_payload().items() if k != "models"}
     return {**payload, "format_version": 2, "config": config}
 
 
@@ -90,7 +90,7 @@ def test_format_2_checkpoints_resume_as_wgan_gp_runs(
     saved = load_checkpoint(run)
     old = written_as(as_format_2(saved), tmp_path / "old2" / run.name)
     upgraded = load_checkpoint(old)
-    assert upgraded["format_version"] == 3
+    assert upgraded.to_payload()["format_version"] == 3
     assert upgraded["models"] == saved["models"] == BUILTIN_MODELS
     config = TrainConfig.from_dict(upgraded["config"])
     assert (config.loss, config.constraint, config.gp_weight) == ("wasserstein", "gp", 10.0)
@@ -116,7 +116,7 @@ def test_builtin_model_names_are_the_classes_names() -> None:
     assert {"generator": class_name(generator), "critic": class_name(critic)} == BUILTIN_MODELS
 
 
-def as_format_1(saved: dict) -> dict:
+def as_format_1(saved: Checkpoint) -> dict:
     """A checkpoint as format 1 wrote it: conv weights and their Adam moments (out, in, kernel)."""
 
     def old(tensors: dict) -> dict:
@@ -139,7 +139,7 @@ def test_format_1_checkpoints_are_read_with_their_conv_weights_reordered(
     saved = load_checkpoint(run)
     old = written_as(as_format_1(saved), tmp_path / "old" / run.name)
     upgraded = load_checkpoint(old)
-    assert upgraded["format_version"] == 3
+    assert upgraded.to_payload()["format_version"] == 3
     for net, optimizer in (("generator", "opt_g"), ("critic", "opt_c")):
         for key, value in saved[net].items():
             assert torch.equal(upgraded[net][key], value), key
@@ -178,7 +178,7 @@ def test_a_checkpoint_holding_the_whole_data_order_resumes_exactly(
     for _ in range(6 * config.critic_iters):  # 12 of the epoch's 16 batches (270 lines)
         before.next()
     saved["rng"]["sampler"] = before.state_dict()
-    save_checkpoint(path, {k: v for k, v in saved.items() if k not in ("format", "format_version")})
+    save_checkpoint(path, saved)
     resumed = train(config, tiny_corpus, tmp_path / "split", resume=True)
     a, b = load_checkpoint(whole.checkpoint), load_checkpoint(resumed.checkpoint)
     for net in ("generator", "critic"):

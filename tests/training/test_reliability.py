@@ -232,7 +232,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "afile").write_text("a regular file\n")
     (root / "truncated.pt").write_bytes(good.read_bytes()[:1000])
     torch.save({"weights": torch.zeros(2)}, root / "foreign.pt")
-    torch.save({**saved, "format_version": 999}, root / "future.pt")
+    torch.save({**saved.to_payload(), "format_version": 999}, root / "future.pt")
     for name, broken in (("r_truncated", "truncated.pt"), ("r_future", "future.pt")):
         shutil.copytree(root / "r", root / name)
         shutil.copy2(root / broken, root / name / "ckpt-0000004.pt")  # newest is broken
@@ -331,7 +331,7 @@ def test_an_untrusted_checkpoint_never_runs_code(
     shutil.copytree(template, work)
     monkeypatch.chdir(work)
     pwned = work / "pwned"
-    payload = {**load_checkpoint(template / CKPT), "generator": _Exploit(pwned)}
+    payload = {**load_checkpoint(template / CKPT).to_payload(), "generator": _Exploit(pwned)}
     torch.save(payload, work / "evil.pt", pickle_module=pickle)
     shutil.copy2(work / "evil.pt", work / "r" / "ckpt-0000004.pt")  # the run's newest
     before = tree_hash(work)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -18,6 +17,7 @@ from textgan.evaluation.metrics import js_scores
 from textgan.evaluation.reference import EvalReference, corpus_reference, evaluate
 from textgan.evaluation.sampling import generate_ids, load_generator
 from textgan.objectives.losses import Objective
+from textgan.rundir.schema import Checkpoint
 
 FLOOR_LINES = PAPER_EVAL_LINES  # held-out lines the validation floor scores
 
@@ -56,7 +56,7 @@ class Evaluator:
 
 
 def evaluate_checkpoint(
-    checkpoint: dict[str, Any],
+    checkpoint: Checkpoint,
     corpus: str | Path | None = None,
     heldout: str | Path | None = None,
     n: int | None = None,
@@ -70,7 +70,7 @@ def evaluate_checkpoint(
     split: same file, seed and --holdout), encoded with the checkpoint's own vocabulary; n, the
     samples scored, to the run's --eval-samples.
     """
-    config = TrainConfig.from_dict(checkpoint["config"])
+    config = TrainConfig.from_dict(checkpoint.config)
     n = config.eval_samples if n is None else n
     if n <= 0:
         raise TextganError(f"-n must be a positive number of samples, got {n}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -14,12 +13,13 @@ from textgan.errors import TextganError
 from textgan.models.build import ModelSpec, class_name, is_custom
 from textgan.models.resnet import Generator
 from textgan.rundir.checkpoint import latest_checkpoint, load_checkpoint
+from textgan.rundir.schema import Checkpoint
 
 CHUNK = 256  # samples per forward pass
 
 
 def load_generator(
-    checkpoint: dict[str, Any],
+    checkpoint: Checkpoint,
     device: torch.device | str = SAMPLE_DEVICE,
     generator: ModelSpec = None,
 ) -> tuple[nn.Module, Vocab]:
@@ -27,8 +27,8 @@ def load_generator(
     checkpoint's other tensors, the optimisers' state included, stay where they were loaded). A
     run of a custom generator needs one of its class passed in (a module, or a factory of one
     from the ModelConfig)."""
-    config = ModelConfig(**checkpoint["model"])
-    saved_class = checkpoint["models"]["generator"]
+    config = ModelConfig(**checkpoint.model)
+    saved_class = checkpoint.models["generator"]
     if generator is None and is_custom(saved_class):
         raise TextganError(
             f"this run's generator is a custom model ({saved_class}): sample it from Python, "
@@ -40,10 +40,10 @@ def load_generator(
         raise TextganError(f"the checkpoint's generator is a {saved_class}, not a "
                            f"{class_name(module)}")  # fmt: skip
     try:
-        module.load_state_dict(checkpoint["generator"])
+        module.load_state_dict(checkpoint.generator)
     except RuntimeError as err:
         raise TextganError("the checkpoint's generator weights do not match its model") from err
-    return module.to(device).eval(), Vocab(checkpoint["vocab"])
+    return module.to(device).eval(), Vocab(checkpoint.vocab)
 
 
 @torch.no_grad()
@@ -91,7 +91,7 @@ def _decode_logits(logits: torch.Tensor, temperature: float, rng: torch.Generato
 
 
 def sample(
-    checkpoint: str | Path | dict[str, Any],
+    checkpoint: str | Path | Checkpoint,
     n: int = 20,
     seed: int | None = None,
     temperature: float = 0.0,
@@ -101,7 +101,7 @@ def sample(
     """n decoded lines from a checkpoint (a path, a run dir, or a loaded checkpoint), generated
     on device; a run of a custom generator needs one of its class (or a factory) as generator.
     A checkpoint file is loaded on the CPU and only the generator moves to device."""
-    if not isinstance(checkpoint, dict):
+    if not isinstance(checkpoint, Checkpoint):
         path = Path(checkpoint)
         checkpoint = load_checkpoint(latest_checkpoint(path) if path.is_dir() else path)
     generator, vocab = load_generator(checkpoint, device, generator)

@@ -27,6 +27,7 @@ from textgan.rundir.checkpoint import (
     list_checkpoints,
     load_checkpoint,
 )
+from textgan.rundir.schema import Checkpoint
 from textgan.runtime.device import training_settings
 from textgan.training.distributed import (
     World,
@@ -132,8 +133,8 @@ def train(
         )
         saved = load_checkpoint(latest_checkpoint(run_dir)) if resume else None
         if saved is not None:
-            check_resumable(TrainConfig.from_dict(saved["config"]), config)
-            heldout = heldout if heldout is not None else saved.get("heldout")
+            check_resumable(TrainConfig.from_dict(saved.config), config)
+            heldout = heldout if heldout is not None else saved.heldout
         state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device,
                                      generator=generator, critic=critic, run_id=run_id)  # fmt: skip
         engine, engine_reason = build_engine(config, state.generator, state.critic, state.device)
@@ -223,7 +224,7 @@ def _prepare_run_dir(
     config: TrainConfig,
     corpus: str | Path,
     floor: dict[str, float],
-    saved: dict[str, Any] | None,
+    saved: Checkpoint | None,
     iteration: int,
 ) -> None:
     if saved is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from textgan import __version__
-from textgan.config import RESUMABLE_OPTIONS, ModelConfig, TrainConfig
+from textgan.config import RESUMABLE_OPTIONS, TrainConfig
 from textgan.data.corpus import EncodedCorpus, cached_corpus, encode_corpus
 from textgan.data.sampler import BatchSampler
 from textgan.data.vocab import Vocab
@@ -25,6 +26,7 @@ from textgan.rundir.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
+from textgan.rundir.schema import Checkpoint
 from textgan.runtime.device import resolve_device
 from textgan.runtime.streams import restore_generator
 from textgan.training.distributed import SINGLE_PROCESS, World, main_first
@@ -65,7 +67,7 @@ class TrainState:
 def build_state(
     config: TrainConfig,
     corpus: str | Path,
-    saved: dict[str, Any] | None = None,
+    saved: Checkpoint | None = None,
     heldout: str | Path | None = None,
     *,
     world: World = SINGLE_PROCESS,
@@ -80,7 +82,7 @@ def build_state(
     if world.distributed and run_id is None:
         raise ValueError("build_state in a process group needs a run_id")
     device = device if device is not None else resolve_device(config.device)
-    vocab = Vocab(saved["vocab"]) if saved is not None else None
+    vocab = Vocab(saved.vocab) if saved is not None else None
     encoding = dict(seq_len=config.seq_len, max_vocab=config.max_vocab, heldout=heldout,
                     holdout=config.holdout, seed=config.seed, vocab=vocab,
                     max_lines=config.max_lines)  # fmt: skip
@@ -124,57 +126,55 @@ def write_checkpoint(
 ) -> Path:
     path = checkpoint_path(run_dir, state.iteration)
     try:
-        save_checkpoint(path, checkpoint_payload(state, corpus, heldout))
+        save_checkpoint(path, checkpoint_of(state, corpus, heldout))
     except OSError as err:
         raise TextganError(f"cannot write checkpoint {path}: {err.strerror or err}") from err
     prune_checkpoints(run_dir, state.config.keep)
     return path
 
 
-def checkpoint_payload(
-    state: TrainState, corpus: str | Path, heldout: str | None = None
-) -> dict[str, Any]:
+def checkpoint_of(state: TrainState, corpus: str | Path, heldout: str | None = None) -> Checkpoint:
     model_config = state.config.model_config(len(state.vocab))
-    return {
-        "textgan_version": __version__,
-        "iteration": state.iteration,
-        "config": state.config.to_dict(),
-        "model": {k: getattr(model_config, k) for k in ModelConfig.__dataclass_fields__},
-        "models": {"generator": class_name(state.generator), "critic": class_name(state.critic)},
-        "vocab": state.vocab.model_proto,
-        "corpus": str(corpus),
-        "heldout": heldout,
-        "seconds": state.seconds,
-        "generator": state.generator.state_dict(),
-        "critic": state.critic.state_dict(),
-        "opt_g": state.opt_g.state_dict(),
-        "opt_c": state.opt_c.state_dict(),
-        "rng": {
+    return Checkpoint(
+        textgan_version=__version__,
+        iteration=state.iteration,
+        config=state.config.to_dict(),
+        model=dataclasses.asdict(model_config),
+        models={"generator": class_name(state.generator), "critic": class_name(state.critic)},
+        vocab=state.vocab.model_proto,
+        corpus=str(corpus),
+        heldout=heldout,
+        seconds=state.seconds,
+        generator=state.generator.state_dict(),
+        critic=state.critic.state_dict(),
+        opt_g=state.opt_g.state_dict(),
+        opt_c=state.opt_c.state_dict(),
+        rng={
             "noise": state.noise_rng.get_state(),
             "alpha": state.alpha_rng.get_state(),
             "sampler": state.sampler.state_dict(),
         },
-    }
+    )
 
 
-def restore_state(state: TrainState, saved: dict[str, Any]) -> None:
-    model_config = state.config.model_config(len(state.vocab))
-    if saved["model"] != {k: getattr(model_config, k) for k in saved["model"]}:
+def restore_state(state: TrainState, saved: Checkpoint) -> None:
+    model_config = dataclasses.asdict(state.config.model_config(len(state.vocab)))
+    if saved.model != {k: model_config.get(k) for k in saved.model}:
         raise TextganError("the checkpoint's model does not match this corpus and configuration")
-    check_classes(saved["models"], state.generator, state.critic)
-    for role in ("generator", "critic"):
+    check_classes(saved.models, state.generator, state.critic)
+    for role, weights in (("generator", saved.generator), ("critic", saved.critic)):
         try:
-            getattr(state, role).load_state_dict(saved[role])
+            getattr(state, role).load_state_dict(weights)
         except RuntimeError as err:
             raise TextganError(f"the checkpoint's {role} weights do not fit this {role}") from err
-    for optimizer, saved_state in ((state.opt_g, saved["opt_g"]), (state.opt_c, saved["opt_c"])):
+    for optimizer, saved_state in ((state.opt_g, saved.opt_g), (state.opt_c, saved.opt_c)):
         optimizer.load_state_dict(saved_state)
         if isinstance(optimizer, torch.optim.Adam):  # a checkpoint's settings may predate fused
             for group in optimizer.param_groups:
                 group["fused"], group["foreach"] = True, None
-    state.iteration = int(saved["iteration"])
-    state.seconds = float(saved.get("seconds", 0.0))
-    _restore_streams(state, saved["rng"])
+    state.iteration = int(saved.iteration)
+    state.seconds = float(saved.seconds)
+    _restore_streams(state, saved.rng)
 
 
 def _restore_streams(state: TrainState, saved: dict[str, Any]) -> None:
@@ -199,8 +199,8 @@ def resume_config(run_dir: str | Path, **overrides: Any) -> TrainConfig:
     others, given, must equal the saved ones)."""
     saved = load_checkpoint(latest_checkpoint(Path(run_dir)))
     given = {k: v for k, v in overrides.items() if v is not None}
-    _refuse_changes(TrainConfig.from_dict(saved["config"]).to_dict(), given)
-    return TrainConfig.from_dict(saved["config"] | given)
+    _refuse_changes(TrainConfig.from_dict(saved.config).to_dict(), given)
+    return TrainConfig.from_dict(saved.config | given)
 
 
 def _refuse_changes(saved: dict[str, Any], new: dict[str, Any]) -> None:

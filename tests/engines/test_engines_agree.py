@@ -131,3 +131,16 @@ def test_auto_takes_fused_where_it_can_and_says_why() -> None:
     custom = torch.nn.Sequential(critic)
     assert "custom" in choose_engine(TrainConfig(), generator, custom)[1]
     assert choose_engine(TrainConfig(engine="autograd"), generator, critic)[0] == "autograd"
+
+
+def test_the_fused_engine_checks_its_gradient_names_when_built() -> None:
+    """Each name it hands back is a parameter's, and every parameter gets one; a model whose
+    parameters differ (here: one more) is refused when the engine is built."""
+    from textgan.engines.fused.engine import FusedEngine, gradient_names
+
+    generator, critic = models()
+    for net in (generator, critic):
+        assert gradient_names(net) == {name for name, _ in net.named_parameters()}
+    critic.extra = torch.nn.Linear(2, 2)
+    with pytest.raises(RuntimeError, match=r"critic gradients \[\] do not match its parameters"):
+        FusedEngine(generator, critic, Objective(), F64)

@@ -197,3 +197,39 @@ def test_minutes_stop_checkpoint_and_resume_with_a_larger_budget(
                  resume=True)  # fmt: skip
     assert (done.iteration, done.stopped, done.seconds) == (9, STOPPED_AT_ITERS, 90.0)
     assert [p.name for p in list_checkpoints(run)] == [f"ckpt-000000{i}.pt" for i in (6, 7, 9)]
+
+
+def test_the_loop_runs_a_run_that_trains_no_critic(tiny_corpus: Path, tmp_path: Path) -> None:
+    """The loop assumes no critic: an iteration of the generator alone (here, pulling its
+    softmax towards the data's one-hot rows) logs its own loss, is evaluated without the
+    critic's estimates and checkpoints without a critic."""
+    from textgan.data.sampler import one_hot
+    from textgan.evaluation.evaluator import Evaluator
+    from textgan.training.state import build_state
+
+    config = tiny_config(eval_every=2, eval_samples=16)
+    state, encoded = build_state(config, tiny_corpus)
+    state.critic, state.opt_c = None, None
+
+    def iterate(state) -> dict[str, torch.Tensor]:
+        real = one_hot(state.real_batch(), len(state.vocab), torch.float32)  # (B, L, V)
+        loss = -(real * state.generator(state.noise()).clamp_min(1e-9).log()).sum(-1).mean()
+        state.opt_g.zero_grad()
+        loss.backward()
+        state.opt_g.step()
+        state.iteration += 1
+        return {"nll": loss}
+
+    run = loop._Run(
+        state, iterate, tmp_path / "run", tiny_corpus, None, clock=iter(range(99)).__next__
+    )
+    (tmp_path / "run").mkdir()
+    steps, evaluations = [], []
+    last, stopped = loop._loop(run, Evaluator(encoded, 16), steps.append, evaluations.append)
+    assert (last.iteration, stopped) == (4, STOPPED_AT_ITERS)
+    assert [list(s.losses) for s in steps] == [["nll"]] * 4 and steps[-1].losses["nll"] > 0
+    assert [r["iteration"] for r in evaluations] == [2, 4]
+    assert "nll" in evaluations[0] and "js4" in evaluations[0]
+    assert not any(key.startswith("critic") for key in evaluations[0])
+    saved = load_checkpoint(tmp_path / "run" / "ckpt-0000004.pt")
+    assert saved.critic is None and saved.opt_c is None and list(saved.models) == ["generator"]

@@ -26,14 +26,21 @@ from rich.text import Text
 from textgan import __version__
 from textgan.config import TrainConfig
 from textgan.evaluation.compare import option_text
+from textgan.rundir import records
 from textgan.training.loop import STOPPED_BY_MINUTES, RunInfo, StepStats, TrainResult
 
 EVAL_COLUMNS = {
-    "js1": "js1", "js2": "js2", "js3": "js3", "js4": "js4", "word_validity": "words\nok",
-    "in_test4": "in-test-4", "distinct": "distinct", "copied": "copied",
-    "critic_train": "critic\ntrain", "critic_heldout": "critic\nheld-out",
-    "critic_gap": "critic\ngap",
+    **{key: key for key in records.JS}, records.WORD_VALIDITY: "words\nok",
+    records.in_test(4): "in-test-4", records.DISTINCT: "distinct", records.COPIED: "copied",
+    records.CRITIC_TRAIN: "critic\ntrain", records.CRITIC_HELDOUT: "critic\nheld-out",
+    records.CRITIC_GAP: "critic\ngap",
 }  # fmt: skip
+LOSS_LABELS = {
+    records.CRITIC_LOSS: "critic",
+    records.GENERATOR_LOSS: "gen",
+    records.WASSERSTEIN: "W",
+    records.GP: "gp",
+}  # the progress bar's names
 EVAL_ROWS_SHOWN = 6
 NONE_SHOWN = {"minutes": "no limit"}  # how the start table shows an option left unset ("all")
 
@@ -82,10 +89,8 @@ class TrainingDisplay:
         self.live.start()
 
     def step(self, stats: StepStats) -> None:
-        losses = (f"critic {stats.critic_loss:+.3f}  gen {stats.generator_loss:+.3f}  "
-                  f"W {stats.wasserstein:+.3f}")  # fmt: skip
-        if stats.gp is not None:
-            losses += f"  gp {stats.gp:.3f}"
+        losses = "  ".join(f"{LOSS_LABELS.get(name, name)} {value:+.3f}"
+                           for name, value in stats.losses.items())  # fmt: skip
         self.progress.update(self.task, completed=stats.iteration, losses=losses)
 
     def evaluation(self, record: dict[str, Any]) -> None:
@@ -107,7 +112,7 @@ def done_line(result: TrainResult, config: TrainConfig) -> str:
             f"{result.checkpoint} (continue with --resume and a larger --minutes)")  # fmt: skip
 
 
-def eval_table(records: list[dict[str, Any]], floor: dict[str, float], samples: int) -> Table:
+def eval_table(evaluations: list[dict[str, Any]], floor: dict[str, float], samples: int) -> Table:
     table = Table(title=f"evaluation ({samples} samples; critic: its estimate on training and "
                   "on held-out text)", title_justify="left", box=box.SIMPLE_HEAD,
                   padding=(0, 0))  # fmt: skip
@@ -115,10 +120,11 @@ def eval_table(records: list[dict[str, Any]], floor: dict[str, float], samples: 
     for title in EVAL_COLUMNS.values():
         table.add_column(title, justify="right")
     if floor:
-        cells = [_fmt(floor.get(f"floor_{k}")) if k.startswith("js") else "" for k in EVAL_COLUMNS]
+        cells = [_fmt(floor.get(records.floor(k))) if k in records.JS else "" for k in EVAL_COLUMNS]
         table.add_row("floor", *cells, style="dim")
-    for record in records:
-        table.add_row(str(record["iteration"]), *(_fmt(record.get(k)) for k in EVAL_COLUMNS))
+    for record in evaluations:
+        cells = (_fmt(record.get(k)) for k in EVAL_COLUMNS)
+        table.add_row(str(record[records.ITERATION]), *cells)
     return table
 
 
@@ -204,9 +210,10 @@ class ImportDisplay:
 
 COMPARE_ROWS = {
     "iterations": "iterations", "minutes": "minutes",
-    **{f"js{n}": f"js{n} last / best" for n in range(1, 5)},
-    "word_validity": "words ok", **{f"in_test{n}": f"in-test-{n}" for n in range(1, 5)},
-    "distinct": "distinct", "copied": "copied", "critic_gap": "critic gap",
+    **{key: f"{key} last / best" for key in records.JS},
+    records.WORD_VALIDITY: "words ok",
+    **{records.in_test(n): f"in-test-{n}" for n in records.NGRAM_ORDERS},
+    records.DISTINCT: "distinct", records.COPIED: "copied", records.CRITIC_GAP: "critic gap",
 }  # fmt: skip
 
 

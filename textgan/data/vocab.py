@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import sentencepiece as spm
 
+from textgan.config import TrainConfig, check_vocab_size
 from textgan.errors import TextganError
 
 PAD_ID = 0
@@ -96,12 +97,12 @@ class Vocab:
         return np.uint8 if len(self) <= 256 else np.uint16
 
 
-def train_vocab(lines: Iterable[str], max_vocab: int = 2048) -> Vocab:
+def train_vocab(lines: Iterable[str], max_vocab: int = TrainConfig.max_vocab) -> Vocab:
     """Train a sentencepiece char model that keeps the max_vocab - 2 most frequent characters."""
     return Vocab(_train(lines, max_vocab))
 
 
-def vocab_from_counts(counts: Mapping[str, int], max_vocab: int = 2048) -> Vocab:
+def vocab_from_counts(counts: Mapping[str, int], max_vocab: int = TrainConfig.max_vocab) -> Vocab:
     """The vocabulary train_vocab builds from a text in which each character occurs counts[c]
     times: a char model only counts characters, so sentencepiece is trained on one
     `character<TAB>count` line per character (its tsv input) instead of the text.
@@ -116,10 +117,7 @@ def vocab_from_counts(counts: Mapping[str, int], max_vocab: int = 2048) -> Vocab
 
 
 def _train(sentences: Iterable[str], max_vocab: int, **options: Any) -> bytes:
-    if max_vocab < 3:
-        raise TextganError(
-            f"--max-vocab must be at least 3 (pad, unk, one character), got {max_vocab}"
-        )
+    check_vocab_size(max_vocab)
     writer = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=writer,

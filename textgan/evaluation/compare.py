@@ -9,18 +9,17 @@ from typing import Any
 
 from textgan.config import RESUMABLE_OPTIONS
 from textgan.errors import TextganError
-from textgan.rundir import runlog
+from textgan.rundir import records, runlog
 
 # Options ignored when --group-seeds merges runs: the ones a run may change on resume (they match
 # state.RESUMABLE_OPTIONS, imported so the two lists cannot drift apart), how long and on what
 # engine it ran, and the seed whose spread the merged row measures.
 GROUPING_IGNORED = (*RESUMABLE_OPTIONS, "engine", "minutes", "seed")
-JS_ORDERS = (1, 2, 3, 4)
-LAST_SCORES = ("word_validity", "in_test1", "in_test2", "in_test3", "in_test4", "distinct",
-               "copied", "critic_gap")  # fmt: skip
+LAST_SCORES = (records.WORD_VALIDITY, *records.IN_TEST, records.DISTINCT, records.COPIED,
+               records.CRITIC_GAP)  # fmt: skip
 FIGURES = (
-    "iterations", "minutes", *(f"js{n}_last" for n in JS_ORDERS),
-    *(f"js{n}_best" for n in JS_ORDERS), *LAST_SCORES,
+    "iterations", "minutes", *(f"{key}_last" for key in records.JS),
+    *(f"{key}_best" for key in records.JS), *LAST_SCORES,
 )  # fmt: skip
 
 
@@ -98,20 +97,20 @@ def read_config(run_dir: Path) -> dict[str, Any]:
 
 def run_figures(run_dir: Path) -> dict[str, Any]:
     """The FIGURES of one run from its metrics.jsonl: last values, and the best (lowest) js-n."""
-    records = runlog.read_metrics(run_dir)
-    if not records:
+    evaluations = runlog.read_metrics(run_dir)
+    if not evaluations:
         raise TextganError(f"{run_dir / runlog.METRICS} has no evaluations yet")
-    last = records[-1]
-    seconds = last.get("seconds")
+    last = evaluations[-1]
+    seconds = last.get(records.SECONDS)
     figures: dict[str, Any] = {
-        "iterations": last.get("iteration"),
+        "iterations": last.get(records.ITERATION),
         "minutes": None if seconds is None else seconds / 60,
     }
-    for n in JS_ORDERS:
-        figures[f"js{n}_last"] = last.get(f"js{n}")
-    for n in JS_ORDERS:
-        values = [r[f"js{n}"] for r in records if r.get(f"js{n}") is not None]
-        figures[f"js{n}_best"] = min(values) if values else None
+    for key in records.JS:
+        figures[f"{key}_last"] = last.get(key)
+    for key in records.JS:
+        values = [r[key] for r in evaluations if r.get(key) is not None]
+        figures[f"{key}_best"] = min(values) if values else None
     for key in LAST_SCORES:
         figures[key] = last.get(key)
     return figures

@@ -14,9 +14,10 @@ from torch import nn
 
 from textgan.data.sampler import one_hot
 from textgan.objectives.losses import Objective
+from textgan.rundir import records
+from textgan.runtime.streams import seed_of
 
 SCORE_CHUNK = 256  # rows per critic or generator call (bounds the activations' memory)
-TRAIN_SAMPLE_STREAM = 3  # the training lines' sample is drawn from seed + 3 (+1, +2: noise, α)
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class CriticBatches:
         """n = min(n, held-out lines, training lines); the training lines are a sample without
         replacement drawn from their own generator, seeded by the run's seed."""
         n = min(n, len(heldout_ids), len(ids))
-        rng = np.random.default_rng(seed + TRAIN_SAMPLE_STREAM)
+        rng = np.random.default_rng(seed_of(seed, "critic's lines"))
         rows = np.sort(rng.choice(len(ids), size=n, replace=False))  # sorted: memory-map reads
         train = torch.from_numpy(np.asarray(ids[rows]).astype(np.int64))  # (n, L)
         heldout = torch.from_numpy(np.asarray(heldout_ids[:n]).astype(np.int64))  # (n, L)
@@ -68,8 +69,8 @@ def critic_estimates(
         heldout = _scores(critic, batches.heldout, batches.vocab_size, device)  # (n,)
     on_train = -objective.critic_term(train, fake).item()
     on_heldout = -objective.critic_term(heldout, fake).item()
-    return {"critic_train": on_train, "critic_heldout": on_heldout,
-            "critic_gap": on_train - on_heldout}  # fmt: skip
+    return {records.CRITIC_TRAIN: on_train, records.CRITIC_HELDOUT: on_heldout,
+            records.CRITIC_GAP: on_train - on_heldout}  # fmt: skip
 
 
 def _scores(

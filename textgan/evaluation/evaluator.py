@@ -17,7 +17,9 @@ from textgan.evaluation.metrics import js_scores
 from textgan.evaluation.reference import EvalReference, corpus_reference, evaluate
 from textgan.evaluation.sampling import generate_ids, load_generator
 from textgan.objectives.losses import Objective
+from textgan.rundir import records
 from textgan.rundir.schema import Checkpoint
+from textgan.runtime.streams import seed_of
 
 FLOOR_LINES = PAPER_EVAL_LINES  # held-out lines the validation floor scores
 
@@ -41,7 +43,7 @@ class Evaluator:
         self.reference: EvalReference = corpus_reference(encoded)
         # validation floor: real held-out text against the model of all training lines
         floor = js_scores(encoded.heldout_ids[:FLOOR_LINES], self.reference.chars)
-        self.floor = {f"floor_{k}": v for k, v in floor.items()}
+        self.floor = {records.floor(k): v for k, v in floor.items()}
 
     def __call__(self, generator: nn.Module, seed: int) -> Evaluation:
         ids = generate_ids(generator, self.n_samples, seed=seed).numpy()  # (n, L)
@@ -74,13 +76,14 @@ def evaluate_checkpoint(
     n = config.eval_samples if n is None else n
     if n <= 0:
         raise TextganError(f"-n must be a positive number of samples, got {n}")
-    corpus = corpus if corpus is not None else checkpoint.get("corpus")
-    heldout = heldout if heldout is not None else checkpoint.get("heldout")
+    corpus = corpus if corpus is not None else checkpoint.corpus
+    heldout = heldout if heldout is not None else checkpoint.heldout
     if corpus is None:
         raise TextganError("the checkpoint does not name its corpus: pass --corpus")
     generator, vocab = load_generator(checkpoint, device)
     encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
-                            holdout=config.holdout, seed=config.seed, vocab=vocab,
+                            holdout=config.holdout, seed=seed_of(config.seed, "held-out lines"),
+                            vocab=vocab,
                             max_lines=config.max_lines, other_text=True)  # fmt: skip
     evaluator = Evaluator(encoded, n, config.seed)
     return {"samples": n, **evaluator(generator, seed).scores, **evaluator.floor}

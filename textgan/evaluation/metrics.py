@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from textgan.errors import TextganError
+from textgan.rundir import records
 
 MAX_ORDER = 4
 MAX_SYMBOLS = 65536
-CHAR_ORDERS = (1, 2, 3, 4)
+CHAR_ORDERS = records.NGRAM_ORDERS
 _INT64_MAX = int(np.iinfo(np.int64).max)
 # Windows keyed at once: few enough to stay in cache (3x faster on 1M lines than all at once).
 _CHUNK_WINDOWS = 1 << 21
@@ -169,7 +170,7 @@ def char_models(
 def js_scores(sample_ids: np.ndarray, reference: CharModels) -> dict[str, float]:
     """{"js1": ..., "js4": ...}: each order of the samples (N, seq_len) against the reference."""
     return {
-        f"js{model.n}": js_divergence(
+        records.js(model.n): js_divergence(
             model, ngram_model(sample_ids, model.n, reference.num_symbols)
         )
         for model in reference.models

@@ -11,21 +11,22 @@ from typing import Any
 
 from textgan.errors import TextganError
 from textgan.evaluation.compare import GROUPING_IGNORED, read_config, run_labels, seed_groups
-from textgan.rundir import runlog
+from textgan.rundir import records, runlog
 from textgan.runtime.fileio import atomic_open
 
 X_LABELS = {"iterations": "iteration", "minutes": "minutes of training"}
 X_CHOICES = tuple(X_LABELS)
-JS = ("js1", "js2", "js3", "js4")
+JS = records.JS
 # (title, keys): a panel is drawn when some run logged its first key; a second key is dotted
 LOSS_PANELS = (
-    ("critic loss", ("critic_loss",)),
-    ("generator loss", ("generator_loss",)),
-    ("Wasserstein estimate E[D(real)] − E[D(fake)]", ("wasserstein",)),
-    ("gradient penalty (unweighted)", ("gp",)),
-    ("critic estimate: training (solid), held-out (dotted)", ("critic_train", "critic_heldout")),
-    ("critic gap: training − held-out (> 0: overfitting)", ("critic_gap",)),
-)
+    ("critic loss", (records.CRITIC_LOSS,)),
+    ("generator loss", (records.GENERATOR_LOSS,)),
+    ("Wasserstein estimate E[D(real)] − E[D(fake)]", (records.WASSERSTEIN,)),
+    ("gradient penalty (unweighted)", (records.GP,)),
+    ("critic estimate: training (solid), held-out (dotted)",
+     (records.CRITIC_TRAIN, records.CRITIC_HELDOUT)),
+    ("critic gap: training − held-out (> 0: overfitting)", (records.CRITIC_GAP,)),
+)  # fmt: skip
 COLUMNS = 4  # panels per row
 
 
@@ -76,14 +77,14 @@ def read_runs(run_dirs: list[Path], group_seeds: bool = False) -> list[RunCurves
     for run_dir in run_dirs:
         if not run_dir.is_dir():
             raise TextganError(f"run {run_dir} does not exist or is not a directory")
-    records = [runlog.read_metrics(run_dir) for run_dir in run_dirs]
-    for run_dir, evaluations in zip(run_dirs, records, strict=True):
+    logs = [runlog.read_metrics(run_dir) for run_dir in run_dirs]
+    for run_dir, evaluations in zip(run_dirs, logs, strict=True):
         if not evaluations:
             raise TextganError(f"{run_dir / runlog.METRICS} has no evaluations yet")
     names = [run_dir.resolve().name for run_dir in run_dirs]
     labels, group_of = _labels_and_groups(run_dirs, names, group_seeds)
     return [
-        RunCurves(labels[i], records[i], runlog.read_floor(run_dirs[i]), group_of[i])
+        RunCurves(labels[i], logs[i], runlog.read_floor(run_dirs[i]), group_of[i])
         for i in range(len(run_dirs))
     ]
 
@@ -134,8 +135,8 @@ def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
     for ax, key in zip(axes[0], JS, strict=True):
         for run, colour in zip(runs, colours, strict=True):
             ax.plot(*_curve(run.records, x, key), color=colour)
-            if f"floor_{key}" in run.floor:
-                ax.axhline(run.floor[f"floor_{key}"], color=colour, linestyle="--", linewidth=1)
+            if records.floor(key) in run.floor:
+                ax.axhline(run.floor[records.floor(key)], color=colour, linestyle="--", linewidth=1)
         ax.set(title=f"{key} (dashed: validation floor)", xlabel=X_LABELS[x], ylim=(0, 1))
     panels = list(axes[1:].flat)
     for ax, (title, keys) in zip(panels, losses, strict=False):
@@ -161,17 +162,17 @@ def legend_columns(labels: list[str], width: float) -> int:
     return max(1, min(3, len(labels), int(width * 12 // per_column)))
 
 
-def _curve(records: list[dict[str, Any]], x: str, key: str) -> tuple[list[float], list[float]]:
+def _curve(evaluations: list[dict[str, Any]], x: str, key: str) -> tuple[list[float], list[float]]:
     """(x, y) of key over a run's evaluations; a missing or null value is a gap (nan)."""
 
     def value(record: dict[str, Any], name: str) -> float:
         return math.nan if record.get(name) is None else record[name]
 
     if x == "iterations":
-        xs = [value(r, "iteration") for r in records]
+        xs = [value(r, records.ITERATION) for r in evaluations]
     else:
-        xs = [value(r, "seconds") / 60 for r in records]
-    return xs, [value(r, key) for r in records]
+        xs = [value(r, records.SECONDS) / 60 for r in evaluations]
+    return xs, [value(r, key) for r in evaluations]
 
 
 def _colours(plt: Any, count: int) -> list[Any]:

@@ -30,6 +30,7 @@ from textgan.evaluation.words import (
     word_validity,
     words_and_prefixes,
 )
+from textgan.rundir import records
 
 REFERENCE_DIR = "reference"  # inside the encoding's cache directory
 REFERENCE_FORMAT = 1  # what a saved reference holds and how it hashes: bump when either changes
@@ -76,11 +77,13 @@ def evaluate(
     if len(samples) != len(sample_ids):
         raise TextganError(f"{len(sample_ids)} sample id rows but {len(samples)} decoded samples")
     scores = js_scores(sample_ids, reference.chars)
-    scores["word_validity"] = word_validity(samples, reference.train_words, reference.seq_len)
+    scores[records.WORD_VALIDITY] = word_validity(samples, reference.train_words,
+                                                  reference.seq_len)  # fmt: skip
     for n in range(1, len(reference.heldout.ngrams) + 1):
-        scores[f"in_test{n}"] = percent_in_test(samples, reference.heldout, n, reference.seq_len)
-    scores["distinct"] = distinct_share(samples)
-    scores["copied"] = copy_share(samples, reference.train_prefixes)
+        scores[records.in_test(n)] = percent_in_test(samples, reference.heldout, n,
+                                                     reference.seq_len)  # fmt: skip
+    scores[records.DISTINCT] = distinct_share(samples)
+    scores[records.COPIED] = copy_share(samples, reference.train_prefixes)
     return scores
 
 

@@ -22,8 +22,9 @@ from textgan.evaluation.hashing import (
     string_hashes,
     word_hashes,
 )
+from textgan.rundir import records
 
-WORD_ORDERS = 4
+WORD_ORDERS = max(records.NGRAM_ORDERS)
 MIN_WORD_LEN = 3
 LINES_PER_BLOCK = 1 << 16  # reference lines hashed at a time
 

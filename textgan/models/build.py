@@ -11,6 +11,7 @@ from torch import nn
 from textgan.config import ModelConfig, TrainConfig
 from textgan.errors import TextganError
 from textgan.models.resnet import Critic, Generator, build_models
+from textgan.runtime.streams import seed_of
 
 ModelSpec = nn.Module | Callable[[ModelConfig], nn.Module] | None  # None: the built-in model
 
@@ -23,7 +24,7 @@ def run_models(
     generator maps noise (B, noise_dim) to per-position probabilities (B, L, V) and has an int
     attribute noise_dim; a critic maps (B, L, V) to scores (B,)."""
     if generator is None or critic is None:
-        built_generator, built_critic = build_models(model, config.seed)
+        built_generator, built_critic = build_models(model, seed_of(config.seed, "weights"))
     generator = built_generator if generator is None else _resolve(generator, model, "generator")
     critic = built_critic if critic is None else _resolve(critic, model, "critic")
     if not isinstance(getattr(generator, "noise_dim", None), int):
@@ -47,9 +48,10 @@ def _qualified(cls: type) -> str:
 BUILTIN_MODELS = {"generator": _qualified(Generator), "critic": _qualified(Critic)}
 
 
-def check_classes(saved: dict[str, str], generator: nn.Module, critic: nn.Module) -> None:
-    """Refuse to restore a checkpoint's weights into models of other classes than it holds."""
-    for role, module in (("generator", generator), ("critic", critic)):
+def check_classes(saved: dict[str, str], nets: dict[str, nn.Module]) -> None:
+    """Refuse to restore a checkpoint's weights into models of other classes than it holds
+    (nets: by role, as saved)."""
+    for role, module in nets.items():
         if saved[role] != class_name(module):
             how = ("pass the same model classes to textgan.train or textgan.sample"
                    if is_custom(saved[role]) else "train without custom models")  # fmt: skip

@@ -31,7 +31,7 @@ class Checkpoint(Mapping[str, Any]):
     model: dict[str, Any]  # the ModelConfig's fields
     vocab: bytes  # the serialized sentencepiece model
     generator: StateDict
-    critic: StateDict
+    critic: StateDict | None  # None: a run that trains no critic
     models: dict[str, str] = dataclasses.field(default_factory=lambda: dict(BUILTIN_MODELS))
     opt_g: StateDict | None = None
     opt_c: StateDict | None = None

@@ -16,6 +16,25 @@ import torch
 
 from textgan.errors import TextganError
 
+# Every random stream of a run is seeded by the run's --seed plus its offset here (streams with
+# the same offset use different kinds of generator, so none draws another's numbers). Changing an
+# offset changes every run's numbers: old checkpoints still resume (they save the states), but a
+# fresh run would no longer repeat an earlier one.
+SEED_OFFSETS = {
+    "weights": 0,  # the models' initial weights (a CPU torch.Generator)
+    "data order": 0,  # the batch sampler's shuffles (a CPU torch.Generator of its own)
+    "held-out lines": 0,  # the lines set aside without a held-out file (numpy)
+    "noise": 1,  # the generator's noise (a torch.Generator on the run's device)
+    "interpolation": 2,  # the penalty's α (a torch.Generator on the run's device)
+    "critic's lines": 3,  # the training lines the critic is scored on at evaluations (numpy)
+}
+
+
+def seed_of(seed: int, stream: str) -> int:
+    """The seed of one of a run's random streams (SEED_OFFSETS)."""
+    return seed + SEED_OFFSETS[stream]
+
+
 # bytes of a generator's state by device type; CUDA's is CUDAGeneratorImpl::get_state's seed and
 # offset (8 bytes each), fixed here so that it is known on machines without CUDA
 STATE_BYTES = {"cpu": torch.Generator().get_state().numel(), "cuda": 16}

@@ -16,11 +16,11 @@ import torch
 
 from textgan.config import RUNS_ROOT, TrainConfig
 from textgan.data.corpus import EncodedCorpus
-from textgan.engines.choice import Engine, build_engine, choose_engine
+from textgan.engines.choice import build_engine, choose_engine
 from textgan.errors import TextganError
 from textgan.evaluation.evaluator import Evaluator
 from textgan.models.build import ModelSpec
-from textgan.rundir import runlog
+from textgan.rundir import records, runlog
 from textgan.rundir.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
@@ -38,20 +38,38 @@ from textgan.training.distributed import (
 )
 from textgan.training.signals import interrupted, stop_signals
 from textgan.training.state import TrainState, build_state, check_resumable, write_checkpoint
-from textgan.training.steps import train_iteration
+from textgan.training.steps import Iteration, gan_iteration
 
 
 @dataclass(frozen=True)
 class StepStats:
-    """What one iteration did; generator_loss is nan at the run's very first iteration."""
+    """What one iteration did: the values it logs, by their metrics names (records.py), e.g. a
+    GAN's critic_loss, generator_loss (from its second iteration on), wasserstein and, with a
+    penalty, gp."""
 
     iteration: int  # iterations completed so far
-    critic_loss: float
-    generator_loss: float
-    wasserstein: float  # E[D(real)] − E[D(fake)] on the last critic batch, for every loss
-    gp: float | None  # the unweighted penalty (gp, lp); None without one
+    losses: dict[str, float]
     seconds: float  # since this process started training
-    finite: bool = True  # all losses computed this iteration are finite
+    finite: bool = True  # every value logged this iteration is finite
+
+    @property
+    def critic_loss(self) -> float:
+        return self.losses.get(records.CRITIC_LOSS, math.nan)
+
+    @property
+    def generator_loss(self) -> float:
+        """nan at a GAN's very first iteration, which makes no generator step."""
+        return self.losses.get(records.GENERATOR_LOSS, math.nan)
+
+    @property
+    def wasserstein(self) -> float:
+        """E[D(real)] − E[D(fake)] on the last critic batch, for every loss."""
+        return self.losses.get(records.WASSERSTEIN, math.nan)
+
+    @property
+    def gp(self) -> float | None:
+        """The unweighted penalty (gp, lp); None without one."""
+        return self.losses.get(records.GP)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,7 +155,10 @@ def train(
             heldout = heldout if heldout is not None else saved.heldout
         state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device,
                                      generator=generator, critic=critic, run_id=run_id)  # fmt: skip
+        # a GAN's iteration: critic and generator steps on a gradient engine; a run that trains
+        # no critic (its loss's needs_critic) brings its own iteration, with the same loop
         engine, engine_reason = build_engine(config, state.generator, state.critic, state.device)
+        iterate = functools.partial(gan_iteration, engine=engine)
         evaluator = _evaluator(config, encoded, world, run_id)
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
@@ -151,7 +172,7 @@ def train(
                 floor=floor, corpus_cached=encoded.cached, corpus_cache_dir=encoded.cache_dir,
                 world_size=world.size, reseeded_from=state.reseeded_from,
             ))  # fmt: skip
-        run = _Run(state, engine, run_dir, corpus,
+        run = _Run(state, iterate, run_dir, corpus,
                    encoded.split.heldout_source if heldout else None, clock)  # fmt: skip
         last, stopped = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
         return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last,
@@ -178,18 +199,17 @@ def _loop(
     """Train to --iters, or until --minutes run out: (the last iteration's stats, why it ended)."""
     state, config, last = run.state, run.state.config, None
     with stop_signals() as received:
-        for last in _iterations(run.state, run.engine, run.clock):
+        for last in _iterations(run.state, run.iterate, run.clock):
             # every rank stops at the same iteration (a stuck collective would hang the others):
             # after a signal to any rank, or when rank 0's clock says --minutes have run out
             out_of_time = state.world.is_main and run.out_of_time(last)
             flags = [not last.finite, bool(received), out_of_time]
             diverged, stop, timed_out = any_rank(flags, state.world, state.device)
             if diverged:
-                raise TextganError(
-                    f"training diverged: non-finite loss at iteration {state.iteration} "
-                    f"(critic {last.critic_loss}, generator {last.generator_loss}); "
-                    "the last checkpoint is kept"
-                )
+                values = ", ".join(f"{k} {v}" for k, v in last.losses.items())
+                raise TextganError(f"training diverged: non-finite loss at iteration "
+                                   f"{state.iteration} ({values}); the last checkpoint is "
+                                   "kept")  # fmt: skip
             if on_step is not None:
                 on_step(last)
             if evaluator is not None and (timed_out or _due(state.iteration, config.eval_every,
@@ -238,22 +258,16 @@ def _prepare_run_dir(
 
 
 def _iterations(
-    state: TrainState, engine: Engine, clock: Callable[[], float]
+    state: TrainState, iterate: Iteration, clock: Callable[[], float]
 ) -> Iterator[StepStats]:
+    """Run iterations to --iters, each iterate(state) and one read of its logged values."""
     start = clock()
     while state.iteration < state.config.iters:
-        parts, g_loss = train_iteration(state, engine)
-        nan = parts.wasserstein.new_full((), math.nan)
-        gen = nan if g_loss is None else g_loss
-        penalty = nan if parts.gp is None else parts.gp
-        values = torch.stack([parts.loss.detach(), parts.wasserstein, penalty, gen]).float()
-        critic, wasserstein, gp, gen_loss = values.tolist()  # the iteration's one host sync
-        gp = None if parts.gp is None else gp
-        checked = [critic, wasserstein] + ([] if gp is None else [gp])
-        checked += [] if g_loss is None else [gen_loss]
-        finite = all(math.isfinite(v) for v in checked)
-        elapsed = clock() - start
-        yield StepStats(state.iteration, critic, gen_loss, wasserstein, gp, elapsed, finite)
+        logged = iterate(state)  # {name: 0-d tensor on the run's device}
+        values = torch.stack([v.detach().float() for v in logged.values()]).tolist()  # one sync
+        losses = dict(zip(logged, values, strict=True))
+        finite = all(math.isfinite(v) for v in values)
+        yield StepStats(state.iteration, losses, clock() - start, finite)
 
 
 def _due(iteration: int, every: int, total: int) -> bool:
@@ -265,7 +279,7 @@ class _Run:
     """Writes a run's outputs; keeps the training time across resumes."""
 
     state: TrainState
-    engine: Engine
+    iterate: Iteration
     run_dir: Path
     corpus: str | Path
     heldout: str | None
@@ -280,17 +294,15 @@ class _Run:
         return minutes is not None and self.offset + stats.seconds >= 60 * minutes
 
     def evaluate(self, evaluator: Evaluator, stats: StepStats) -> dict[str, Any]:
-        """Score the generator, and the critic on training and held-out text; the run's
-        weights, optimisers and random streams are left as they were."""
+        """Score the generator, and a critic (if the run has one) on training and held-out
+        text; the run's weights, optimisers and random streams are left as they were."""
         state, seed = self.state, self.state.config.seed + stats.iteration
         result = evaluator(state.generator, seed=seed)
-        estimates = evaluator.critic_estimates(state.generator, state.critic,
-                                               state.config.objective(), seed=seed)  # fmt: skip
-        record = {"iteration": stats.iteration, "seconds": round(self.offset + stats.seconds, 3),
-                  "critic_loss": stats.critic_loss, "generator_loss": stats.generator_loss,
-                  "wasserstein": stats.wasserstein,
-                  **({} if stats.gp is None else {"gp": stats.gp}),  # with a penalty only
-                  **result.scores, **estimates}  # fmt: skip
+        estimates = {} if state.critic is None else evaluator.critic_estimates(
+            state.generator, state.critic, state.config.objective(), seed=seed)  # fmt: skip
+        record = {records.ITERATION: stats.iteration,
+                  records.SECONDS: round(self.offset + stats.seconds, 3),
+                  **stats.losses, **result.scores, **estimates}  # fmt: skip
         runlog.append_metrics(self.run_dir, record)
         runlog.append_samples(self.run_dir, stats.iteration, result.samples)
         return record

@@ -28,7 +28,7 @@ from textgan.rundir.checkpoint import (
 )
 from textgan.rundir.schema import Checkpoint
 from textgan.runtime.device import resolve_device
-from textgan.runtime.streams import restore_generator
+from textgan.runtime.streams import restore_generator, seed_of
 from textgan.training.distributed import SINGLE_PROCESS, World, main_first
 
 
@@ -40,9 +40,9 @@ class TrainState:
     config: TrainConfig
     vocab: Vocab
     generator: nn.Module  # built-in Generator, or a caller's model
-    critic: nn.Module
+    critic: nn.Module | None  # None: a run whose loss trains no critic
     opt_g: torch.optim.Optimizer
-    opt_c: torch.optim.Optimizer
+    opt_c: torch.optim.Optimizer | None
     sampler: BatchSampler
     noise_rng: torch.Generator
     alpha_rng: torch.Generator
@@ -84,8 +84,8 @@ def build_state(
     device = device if device is not None else resolve_device(config.device)
     vocab = Vocab(saved.vocab) if saved is not None else None
     encoding = dict(seq_len=config.seq_len, max_vocab=config.max_vocab, heldout=heldout,
-                    holdout=config.holdout, seed=config.seed, vocab=vocab,
-                    max_lines=config.max_lines)  # fmt: skip
+                    holdout=config.holdout, seed=seed_of(config.seed, "held-out lines"),
+                    vocab=vocab, max_lines=config.max_lines)  # fmt: skip
     # rank 0 encodes the corpus and writes its cache; the others read that cache
     encode = partial(encode_corpus, corpus, **encoding)
     encoded = main_first(world, encode, encode, partial(cached_corpus, corpus, **encoding),
@@ -100,15 +100,21 @@ def build_state(
         critic=critic,
         opt_g=_optimizer(generator, config),
         opt_c=_optimizer(critic, config),
-        sampler=BatchSampler(encoded.ids, config.batch_size * world.size, device, config.seed),
-        noise_rng=torch.Generator(device=device).manual_seed(config.seed + 1),
-        alpha_rng=torch.Generator(device=device).manual_seed(config.seed + 2),
+        sampler=BatchSampler(
+            encoded.ids, config.batch_size * world.size, device, seed_of(config.seed, "data order")
+        ),
+        noise_rng=_stream(device, config.seed, "noise"),
+        alpha_rng=_stream(device, config.seed, "interpolation"),
         device=device,
         world=world,
     )
     if saved is not None:
         restore_state(state, saved)
     return state, encoded
+
+
+def _stream(device: torch.device, seed: int, stream: str) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed_of(seed, stream))
 
 
 def _optimizer(module: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -140,15 +146,15 @@ def checkpoint_of(state: TrainState, corpus: str | Path, heldout: str | None = N
         iteration=state.iteration,
         config=state.config.to_dict(),
         model=dataclasses.asdict(model_config),
-        models={"generator": class_name(state.generator), "critic": class_name(state.critic)},
+        models={role: class_name(net) for role, net in _nets(state)},
         vocab=state.vocab.model_proto,
         corpus=str(corpus),
         heldout=heldout,
         seconds=state.seconds,
         generator=state.generator.state_dict(),
-        critic=state.critic.state_dict(),
+        critic=None if state.critic is None else state.critic.state_dict(),
         opt_g=state.opt_g.state_dict(),
-        opt_c=state.opt_c.state_dict(),
+        opt_c=None if state.opt_c is None else state.opt_c.state_dict(),
         rng={
             "noise": state.noise_rng.get_state(),
             "alpha": state.alpha_rng.get_state(),
@@ -161,13 +167,15 @@ def restore_state(state: TrainState, saved: Checkpoint) -> None:
     model_config = dataclasses.asdict(state.config.model_config(len(state.vocab)))
     if saved.model != {k: model_config.get(k) for k in saved.model}:
         raise TextganError("the checkpoint's model does not match this corpus and configuration")
-    check_classes(saved.models, state.generator, state.critic)
-    for role, weights in (("generator", saved.generator), ("critic", saved.critic)):
+    check_classes(saved.models, dict(_nets(state)))
+    for role, net in _nets(state):
         try:
-            getattr(state, role).load_state_dict(weights)
+            net.load_state_dict(saved[role])
         except RuntimeError as err:
             raise TextganError(f"the checkpoint's {role} weights do not fit this {role}") from err
     for optimizer, saved_state in ((state.opt_g, saved.opt_g), (state.opt_c, saved.opt_c)):
+        if optimizer is None:
+            continue
         optimizer.load_state_dict(saved_state)
         if isinstance(optimizer, torch.optim.Adam):  # a checkpoint's settings may predate fused
             for group in optimizer.param_groups:
@@ -175,6 +183,12 @@ def restore_state(state: TrainState, saved: Checkpoint) -> None:
     state.iteration = int(saved.iteration)
     state.seconds = float(saved.seconds)
     _restore_streams(state, saved.rng)
+
+
+def _nets(state: TrainState) -> list[tuple[str, nn.Module]]:
+    """The run's networks by role: the generator, and the critic when it has one."""
+    nets = [("generator", state.generator), ("critic", state.critic)]
+    return [(role, net) for role, net in nets if net is not None]
 
 
 def _restore_streams(state: TrainState, saved: dict[str, Any]) -> None:

@@ -4,11 +4,14 @@ average them across processes and step the optimisers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from textgan.engines.choice import Engine, build_engine
 from textgan.objectives.losses import CriticLoss
+from textgan.rundir import records
 from textgan.training.distributed import average_gradients
 from textgan.training.state import TrainState
 
@@ -78,6 +81,21 @@ def generate_fakes(state: TrainState, engine: Engine, count: int) -> torch.Tenso
         noise = torch.cat([state.noise() for _ in range(steps)])  # (steps·B, noise_dim)
         fakes.append(engine.generate(noise).view(steps, batch, length, vocab))
     return fakes[0] if len(fakes) == 1 else torch.cat(fakes)  # one call: no copy
+
+
+# One iteration of a run: state → the values it logs, by their metrics names (0-d tensors on the
+# run's device, read once by the loop). A GAN's is gan_iteration; a run without a critic brings
+# its own (its optimiser steps on state, its own losses), and the loop runs either alike.
+Iteration = Callable[[TrainState], dict[str, torch.Tensor]]
+
+
+def gan_iteration(state: TrainState, engine: Engine) -> dict[str, torch.Tensor]:
+    """train_iteration, and what it logs: the critic's loss and estimate on its last batch,
+    the penalty (with one) and the generator's loss (from the second iteration on)."""
+    parts, generator_loss = train_iteration(state, engine)
+    logged = {records.CRITIC_LOSS: parts.loss, records.GENERATOR_LOSS: generator_loss,
+              records.WASSERSTEIN: parts.wasserstein, records.GP: parts.gp}  # fmt: skip
+    return {name: value for name, value in logged.items() if value is not None}
 
 
 def train_iteration(state: TrainState, engine: Engine) -> tuple[CriticLoss, torch.Tensor | None]:

@@ -12,7 +12,7 @@ from textgan.engines.fused.generator import (
     generate,
     generator_loss_and_grads,
 )
-from textgan.engines.fused.residual import StackBuffers, stack_buffers
+from textgan.engines.fused.residual import StackBuffers, named_stack_grads, stack_buffers
 from textgan.models.resnet import Critic, Generator
 from textgan.objectives.losses import CriticLoss, Objective
 from textgan.runtime.device import precision_name
@@ -36,6 +36,26 @@ def fused_refusal(
     return None
 
 
+def gradient_names(net: Generator | Critic) -> set[str]:
+    """The names of the gradients the fused engine hands back for net: its head and tail
+    layers' and, under named_stack_grads' names, its blocks' convs'."""
+    convs = 2 * len(net.blocks)
+    stack = named_stack_grads([None] * convs, [None] * convs).keys()
+    ends = ("fc", "out") if isinstance(net, Generator) else ("inp", "fc")
+    return {f"{layer}.{part}" for layer in ends for part in ("weight", "bias")} | set(stack)
+
+
+def check_gradient_names(generator: Generator, critic: Critic) -> None:
+    """The gradients' names are exactly the models' parameter names: a model renamed or
+    extended without its hand-derived gradients is refused when the engine is built, not at the
+    first step."""
+    for role, net in (("generator", generator), ("critic", critic)):
+        params = {name for name, p in net.named_parameters() if p.requires_grad}
+        if params != (names := gradient_names(net)):
+            raise RuntimeError(f"the fused engine's {role} gradients {sorted(names - params)} "
+                               f"do not match its parameters {sorted(params - names)}")  # fmt: skip
+
+
 class FusedEngine:
     """Computes a step's loss and named gradients for a Generator and a Critic; their buffers
     (per network, row count and whether a backward runs) and their weights as compute-dtype
@@ -54,6 +74,7 @@ class FusedEngine:
         """objective: any loss, with a penalty (gp, lp) or none; dtype: of the
         matrix products (weights, optimiser state and losses stay fp32); conv: how the convs
         run (conv.CONV_IMPLS)."""
+        check_gradient_names(generator, critic)
         self.generator, self.critic, self.objective = generator, critic, objective
         self.dtype, self.conv = dtype, conv
         self.buffers: dict[tuple[str, int, bool], StackBuffers] = {}

@@ -156,8 +156,8 @@ def test_critic_loss_and_grads_equal_autograds(gp_weight: float, conv_impl: str)
     buffers = stack_buffers(critic, 3 * batch, F64, impl=conv_impl)
     weights = CriticWeights.of(critic, F64, conv_impl)
     objective = Objective(weight=gp_weight)
-    parts, grads = critic_loss_and_grads(critic, real_ids, fake, alpha, objective, F64, buffers,
-                                         weights)  # fmt: skip
+    parts, grads = critic_loss_and_grads(critic, real_ids, fake, alpha, objective, dtype=F64,
+                                         buffers=buffers, weights=weights)  # fmt: skip
     for got, want in zip(parts.__dict__.values(), expected.__dict__.values(), strict=True):
         assert close(got, want.detach())
     assert expected.gp > 0.1  # a penalty far from zero, so its gradient is exercised
@@ -181,7 +181,8 @@ def test_generate_and_generator_grads_equal_autograds(conv_impl: str) -> None:
     buffers = [stack_buffers(net, 5, F64, impl=conv_impl) for net in (generator, critic)]
     critic_weights = CriticWeights.of(critic, F64, conv_impl)
     weights = GeneratorWeights.of(generator, F64, impl=conv_impl)
-    loss, grads = generator_loss_and_grads(generator, critic_weights, z, *buffers, weights)
+    loss, grads = generator_loss_and_grads(generator, critic_weights, z, buffers=buffers[0],
+                                           critic_buffers=buffers[1], weights=weights)  # fmt: skip
     assert close(loss, expected.detach())
     assert list(grads) == [name for name, _ in generator.named_parameters()]
     for (name, p), want in zip(generator.named_parameters(), wanted, strict=True):

@@ -159,6 +159,7 @@ def critic_loss_and_grads(
     fake: torch.Tensor,
     alpha: torch.Tensor,
     objective: Objective,
+    *,
     dtype: torch.dtype = torch.float32,
     buffers: StackBuffers | None = None,
     weights: CriticWeights | None = None,

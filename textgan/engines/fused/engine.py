@@ -99,7 +99,8 @@ class FusedEngine:
         rows = (3 if self.objective.penalty else 2) * real_ids.shape[0]  # real, fake (, x̂)
         buffers = self._stack_buffers(self.critic, rows)
         return critic_loss_and_grads(self.critic, real_ids, fake, alpha, self.objective,
-                                     self.dtype, buffers, self._critic_weights())  # fmt: skip
+                                     dtype=self.dtype, buffers=buffers,
+                                     weights=self._critic_weights())  # fmt: skip
 
     def generator_grads(self, noise: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The generator's loss (the objective's generator term) for noise (B, noise_dim) and its
@@ -108,8 +109,9 @@ class FusedEngine:
         buffers = self._stack_buffers(self.generator, batch)
         scoring = self._stack_buffers(self.critic, batch)
         critic, generator = self._critic_weights(), self._generator_weights()
-        return generator_loss_and_grads(self.generator, critic, noise, buffers, scoring, generator,
-                                        self.objective)  # fmt: skip
+        return generator_loss_and_grads(self.generator, critic, noise, buffers=buffers,
+                                        critic_buffers=scoring, weights=generator,
+                                        objective=self.objective)  # fmt: skip
 
     def _stack_buffers(
         self, net: Generator | Critic, rows: int, backward: bool = True

@@ -83,6 +83,7 @@ def generator_loss_and_grads(
     generator: Generator,
     critic: CriticWeights,
     z: torch.Tensor,
+    *,
     buffers: StackBuffers,
     critic_buffers: StackBuffers,
     weights: GeneratorWeights | None = None,

@@ -36,8 +36,9 @@ MIN_VOCAB = 3  # pad, unk and one character
 # the options a resumed run may change; the others must be the run's own
 RESUMABLE_OPTIONS = (
     "iters", "checkpoint_every", "keep", "device", "precision", "conv", "engine", "eval_every",
-    "eval_samples", "minutes",
+    "eval_samples", "minutes", "lr", "lr_critic", "lr_generator", "g_ema", "g_ema_start",
 )  # fmt: skip
+LEARNING_RATES = ("lr", "lr_critic", "lr_generator")
 PAPER_EVAL_LINES = 640  # the paper's 10 batches of 64: samples scored, floor and held-out lines
 RUNS_ROOT = Path("runs")  # where runs go, and where sample/eval/plot look for the newest
 
@@ -68,6 +69,13 @@ class TrainConfig:
     seq_len: int = _option(32, "Characters per line.")
     noise_dim: int = 128
     lr: float = _option(1e-4, "Learning rate of both optimisers.")
+    lr_critic: float | None = _option(None, "The critic's learning rate.", shown="--lr")
+    lr_generator: float | None = _option(None, "The generator's learning rate.", shown="--lr")
+    g_ema: float = _option(
+        0.0, "Decay of an exponential moving average of the generator's weights, which "
+        "evaluation, sample and eval then use (0 = off; e.g. 0.999)."
+    )  # fmt: skip
+    g_ema_start: int = _option(0, "Iteration from which the average averages (before: a copy).")
     betas: tuple[float, float] = (0.5, 0.9)
     loss: str = _option("wasserstein", _choices_help("The loss:", LOSSES))
     constraint: str = _option("gp", _choices_help("How the critic is kept Lipschitz:", CONSTRAINTS))
@@ -110,8 +118,15 @@ class TrainConfig:
             _require_positive("max_lines", self.max_lines)
         if not isinstance(self.eval_every, int) or self.eval_every < 0:
             raise TextganError(f"--eval-every must be >= 0, got {self.eval_every}")
-        if not self.lr > 0:
-            raise TextganError(f"--lr must be positive, got {self.lr}")
+        for name in ("lr", "lr_critic", "lr_generator"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int | float) and value > 0
+                                          and math.isfinite(value)):  # fmt: skip
+                raise TextganError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if not (isinstance(self.g_ema, int | float) and 0 <= self.g_ema < 1):
+            raise TextganError(f"--g-ema must be 0 (off) or between 0 and 1, got {self.g_ema}")
+        if not isinstance(self.g_ema_start, int) or self.g_ema_start < 0:
+            raise TextganError(f"--g-ema-start must be an iteration >= 0, got {self.g_ema_start}")
         if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
             raise TextganError(f"--minutes must be finite and positive, got {self.minutes}")
         self._check_objective()
@@ -145,6 +160,16 @@ class TrainConfig:
         parameter = CONSTRAINTS[self.constraint].parameter
         weight = None if parameter is None else getattr(self, parameter.field)
         return Objective(self.loss, self.constraint, weight)
+
+    @property
+    def critic_lr(self) -> float:
+        """The critic's learning rate: --lr-critic, else --lr."""
+        return self.lr if self.lr_critic is None else self.lr_critic
+
+    @property
+    def generator_lr(self) -> float:
+        """The generator's learning rate: --lr-generator, else --lr."""
+        return self.lr if self.lr_generator is None else self.lr_generator
 
     @property
     def needs_critic(self) -> bool:
@@ -209,7 +234,14 @@ def resolve_config(preset: str, device_type: str, **overrides: Any) -> TrainConf
     if preset == "auto":
         preset = "paper" if device_type == "cuda" else "cpu"
     values = dict(PRESETS[preset])
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "lr" in given:
+        if {"lr_critic", "lr_generator"} <= given.keys():
+            raise TextganError("--lr sets both learning rates: give it, or --lr-critic and "
+                               "--lr-generator, not all three")  # fmt: skip
+        for name in ("lr_critic", "lr_generator"):  # a given --lr overrides a preset's rates
+            values.pop(name, None)
+    values.update(given)
     return TrainConfig(**values)
 
 

@@ -11,9 +11,8 @@ from textgan.training.distributed import process_group
 from textgan.training.state import build_state
 from textgan.training.steps import make_engine, train_iteration
 
-DDP_CONFIG = dict(
-    dim=8, n_blocks=1, seq_len=12, critic_iters=2, device="cpu", eval_every=0, precision="fp32"
-)
+DDP_CONFIG = dict(dim=8, n_blocks=1, seq_len=12, critic_iters=2, device="cpu", eval_every=0,
+                  precision="fp32", g_ema=0.9)  # fmt: skip
 
 
 def main() -> None:
@@ -24,7 +23,8 @@ def main() -> None:
         engine = make_engine(state)
         for _ in range(iters):
             train_iteration(state, engine)
-        weights = {"generator": state.generator.state_dict(), "critic": state.critic.state_dict()}
+        weights = {"generator": state.generator.state_dict(), "critic": state.critic.state_dict(),
+                   "generator_ema": state.generator_ema.state_dict()}  # fmt: skip
         torch.save(weights, out / f"rank{world.rank}.pt")
 
 

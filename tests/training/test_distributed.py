@@ -67,7 +67,7 @@ def ddp_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, d
 
 def test_ranks_hold_identical_parameters(ddp_weights) -> None:
     _, rank0, rank1 = ddp_weights
-    for net in ("generator", "critic"):
+    for net in ("generator", "critic", "generator_ema"):  # the generator's average too
         for key in rank0[net]:
             assert torch.equal(rank0[net][key], rank1[net][key]), (net, key)
 
@@ -80,8 +80,9 @@ def test_two_ranks_equal_one_process_on_the_concatenated_batch(ddp_weights) -> N
     engine = make_engine(state)
     for _ in range(ITERS):
         train_iteration(state, engine)
-    single = {"generator": state.generator.state_dict(), "critic": state.critic.state_dict()}
-    for net in ("generator", "critic"):
+    single = {"generator": state.generator.state_dict(), "critic": state.critic.state_dict(),
+              "generator_ema": state.generator_ema.state_dict()}  # fmt: skip
+    for net in ("generator", "critic", "generator_ema"):
         for key, value in single[net].items():
             torch.testing.assert_close(rank0[net][key], value, rtol=1e-4, atol=1e-6)
     # the comparison is between trained weights, not two initialisations; the two biases that

@@ -159,6 +159,9 @@ RunDirOption = Annotated[
     Path | None, typer.Option(help=f"Run to use [default: the newest under {RUNS_ROOT}/].")
 ]
 CheckpointOption = Annotated[Path | None, typer.Option(help="Checkpoint file to use.")]
+RawOption = Annotated[
+    bool, typer.Option(help="The generator itself, not the average of its weights (--g-ema).")
+]
 DeviceOption = Annotated[
     str, typer.Option(help="Where to generate: cpu (the same samples everywhere), auto or cuda.")
 ]
@@ -175,13 +178,14 @@ def sample_command(
     ] = 0.0,
     out: Annotated[Path | None, typer.Option(help="Write the lines to this file.")] = None,
     device: DeviceOption = SAMPLE_DEVICE,
+    raw: RawOption = False,
 ) -> None:
     """Print generated lines, decoded by argmax (one line per sample, padding stripped)."""
     from textgan.evaluation.sampling import sample
 
     sample_device = resolve_device(device)
     source = checkpoint or run_dir or _newest_run(RUNS_ROOT)
-    lines = sample(source, n, seed, temperature, sample_device)
+    lines = sample(source, n, seed, temperature, sample_device, raw=raw)
     if out is not None:
         _write_lines(out, lines)
     else:
@@ -203,6 +207,7 @@ def eval_command(
     seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     device: DeviceOption = SAMPLE_DEVICE,
+    raw: RawOption = False,
 ) -> None:
     """Score a checkpoint: js1..js4 against the training text, the validation floor, words."""
     from textgan.cli.display import scores_table
@@ -211,7 +216,8 @@ def eval_command(
 
     eval_device = resolve_device(device)
     path = checkpoint or latest_checkpoint(run_dir or _newest_run(RUNS_ROOT))
-    scores = evaluate_checkpoint(load_checkpoint(path), corpus, heldout, n, seed, eval_device)
+    scores = evaluate_checkpoint(load_checkpoint(path), corpus, heldout, n, seed, eval_device,
+                                 raw=raw)  # fmt: skip
     if as_json:
         sys.stdout.write(json.dumps({"checkpoint": str(path), **scores}) + "\n")
     else:

@@ -42,7 +42,8 @@ LOSS_LABELS = {
     records.GP: "gp",
 }  # the progress bar's names
 EVAL_ROWS_SHOWN = 6
-NONE_SHOWN = {"minutes": "no limit"}  # how the start table shows an option left unset ("all")
+# how the start table shows an option left unset (else "all")
+NONE_SHOWN = {"minutes": "no limit", "lr_critic": "--lr", "lr_generator": "--lr"}
 
 
 class _Rate(ProgressColumn):
@@ -81,7 +82,10 @@ class TrainingDisplay:
         if info.reseeded_from is not None:
             self.console.print(f"random streams re-seeded: the run moved from "
                                f"{info.reseeded_from} to {info.device.type}")  # fmt: skip
+        if info.rates_changed is not None:
+            self.console.print(f"learning rates changed on resume: {info.rates_changed}")
         self.floor, self.samples = info.floor, info.config.eval_samples
+        self.scored = scored_generator(info.config)
         self.task = self.progress.add_task(
             "train", total=info.config.iters, completed=info.start_iteration, losses=""
         )
@@ -100,7 +104,8 @@ class TrainingDisplay:
     def _renderable(self) -> Group:
         if not self.floor and not self.evals:
             return Group(self.progress)
-        return Group(eval_table(self.evals, self.floor, self.samples), self.progress)
+        table = eval_table(self.evals, self.floor, self.samples, self.scored)
+        return Group(table, self.progress)
 
 
 def done_line(result: TrainResult, config: TrainConfig) -> str:
@@ -112,9 +117,14 @@ def done_line(result: TrainResult, config: TrainConfig) -> str:
             f"{result.checkpoint} (continue with --resume and a larger --minutes)")  # fmt: skip
 
 
-def eval_table(evaluations: list[dict[str, Any]], floor: dict[str, float], samples: int) -> Table:
-    table = Table(title=f"evaluation ({samples} samples; critic: its estimate on training and "
-                  "on held-out text)", title_justify="left", box=box.SIMPLE_HEAD,
+def eval_table(
+    evaluations: list[dict[str, Any]],
+    floor: dict[str, float],
+    samples: int,
+    scored: str = "the generator",
+) -> Table:
+    table = Table(title=f"evaluation ({samples} samples of {scored}; critic: its estimate on "
+                  "training and on held-out text)", title_justify="left", box=box.SIMPLE_HEAD,
                   padding=(0, 0))  # fmt: skip
     table.add_column("iteration", justify="right")
     for title in EVAL_COLUMNS.values():
@@ -156,10 +166,20 @@ def config_table(info: RunInfo) -> Table:
         "corpus encoding": _corpus_encoding(info),
         "vocabulary": str(info.vocab_size),
         "start iteration": str(info.start_iteration),
+        "learning rates": f"critic {info.config.critic_lr:g}, generator "
+        f"{info.config.generator_lr:g}",
+        "scored": scored_generator(info.config),
     }
     for key, value in rows.items():
         table.add_row(key, value)
     return table
+
+
+def scored_generator(config: TrainConfig) -> str:
+    """Which generator evaluation scores, in words."""
+    if config.g_ema > 0:
+        return f"the generator's average (--g-ema {config.g_ema:g})"
+    return "the generator"
 
 
 def _precision(info: RunInfo) -> str:

@@ -7,14 +7,19 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from textgan.config import RESUMABLE_OPTIONS
+from textgan.config import LEARNING_RATES, RESUMABLE_OPTIONS
 from textgan.errors import TextganError
 from textgan.rundir import records, runlog
 
 # Options ignored when --group-seeds merges runs: the ones a run may change on resume (they match
 # state.RESUMABLE_OPTIONS, imported so the two lists cannot drift apart), how long and on what
 # engine it ran, and the seed whose spread the merged row measures.
-GROUPING_IGNORED = (*RESUMABLE_OPTIONS, "engine", "minutes", "seed")
+# Learning rates and the generator's average may change on resume too, but they are what
+# experiments compare: they still separate groups.
+GROUPING_IGNORED = (
+    *(o for o in RESUMABLE_OPTIONS if o not in (*LEARNING_RATES, "g_ema", "g_ema_start")),
+    "engine", "minutes", "seed",
+)  # fmt: skip
 LAST_SCORES = (records.WORD_VALIDITY, *records.IN_TEST, records.DISTINCT, records.COPIED,
                records.CRITIC_GAP)  # fmt: skip
 FIGURES = (

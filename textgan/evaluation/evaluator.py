@@ -64,9 +64,11 @@ def evaluate_checkpoint(
     n: int | None = None,
     seed: int = 0,
     device: torch.device | str = SAMPLE_DEVICE,
+    raw: bool = False,
 ) -> dict[str, float]:
     """All measures and the validation floor for a loaded checkpoint, its samples generated
-    on device (only the generator moves there).
+    on device (only the generator moves there) by the average of the generator's weights where
+    the run kept one (--g-ema), unless raw.
 
     The corpus and held-out text default to the ones the run was trained with (the same
     split: same file, seed and --holdout), encoded with the checkpoint's own vocabulary; n, the
@@ -80,7 +82,7 @@ def evaluate_checkpoint(
     heldout = heldout if heldout is not None else checkpoint.heldout
     if corpus is None:
         raise TextganError("the checkpoint does not name its corpus: pass --corpus")
-    generator, vocab = load_generator(checkpoint, device)
+    generator, vocab = load_generator(checkpoint, device, raw=raw)
     encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
                             holdout=config.holdout, seed=seed_of(config.seed, "held-out lines"),
                             vocab=vocab,

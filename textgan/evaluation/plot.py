@@ -135,15 +135,19 @@ def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
     for ax, key in zip(axes[0], JS, strict=True):
         for run, colour in zip(runs, colours, strict=True):
             ax.plot(*_curve(run.records, x, key), color=colour)
+            if any(records.raw(key) in r for r in run.records):  # the generator beside its average
+                ax.plot(*_curve(run.records, x, records.raw(key)), color=colour, linestyle=":")
             if records.floor(key) in run.floor:
                 ax.axhline(run.floor[records.floor(key)], color=colour, linestyle="--", linewidth=1)
-        ax.set(title=f"{key} (dashed: validation floor)", xlabel=X_LABELS[x], ylim=(0, 1))
+        raw = any(records.raw(key) in r for run in runs for r in run.records)
+        note = "; dotted: without the average" if raw else ""
+        ax.set(title=f"{key} (dashed: validation floor{note})", xlabel=X_LABELS[x], ylim=(0, 1))
     panels = list(axes[1:].flat)
     for ax, (title, keys) in zip(panels, losses, strict=False):
         for run, colour in zip(runs, colours, strict=True):
             for key, style in zip(keys, ("-", ":"), strict=False):
                 ax.plot(*_curve(run.records, x, key), color=colour, linestyle=style)
-        if keys == ("critic_gap",):
+        if keys == (records.CRITIC_GAP,):
             ax.axhline(0, color="grey", linewidth=0.8)  # above it the critic overfits
         ax.set(title=title, xlabel=X_LABELS[x])
     for ax in panels[len(losses) :]:

@@ -22,11 +22,13 @@ def load_generator(
     checkpoint: Checkpoint,
     device: torch.device | str = SAMPLE_DEVICE,
     generator: ModelSpec = None,
+    raw: bool = False,
 ) -> tuple[nn.Module, Vocab]:
     """The generator and vocabulary stored in a loaded checkpoint, the generator on device (the
-    checkpoint's other tensors, the optimisers' state included, stay where they were loaded). A
-    run of a custom generator needs one of its class passed in (a module, or a factory of one
-    from the ModelConfig)."""
+    checkpoint's other tensors, the optimisers' state included, stay where they were loaded):
+    the average of its weights when the run kept one (--g-ema), unless raw. A run of a custom
+    generator needs one of its class passed in (a module, or a factory of one from the
+    ModelConfig)."""
     config = ModelConfig(**checkpoint.model)
     saved_class = checkpoint.models["generator"]
     if generator is None and is_custom(saved_class):
@@ -40,7 +42,8 @@ def load_generator(
         raise TextganError(f"the checkpoint's generator is a {saved_class}, not a "
                            f"{class_name(module)}")  # fmt: skip
     try:
-        module.load_state_dict(checkpoint.generator)
+        average = checkpoint.generator_ema
+        module.load_state_dict(checkpoint.generator if raw or average is None else average)
     except RuntimeError as err:
         raise TextganError("the checkpoint's generator weights do not match its model") from err
     return module.to(device).eval(), Vocab(checkpoint.vocab)
@@ -97,13 +100,15 @@ def sample(
     temperature: float = 0.0,
     device: torch.device | str = SAMPLE_DEVICE,
     generator: ModelSpec = None,
+    raw: bool = False,
 ) -> list[str]:
     """n decoded lines from a checkpoint (a path, a run dir, or a loaded checkpoint), generated
-    on device; a run of a custom generator needs one of its class (or a factory) as generator.
+    on device by the average of the generator's weights where the run kept one (--g-ema),
+    unless raw; a run of a custom generator needs one of its class (or a factory) as generator.
     A checkpoint file is loaded on the CPU and only the generator moves to device."""
     if not isinstance(checkpoint, Checkpoint):
         path = Path(checkpoint)
         checkpoint = load_checkpoint(latest_checkpoint(path) if path.is_dir() else path)
-    generator, vocab = load_generator(checkpoint, device, generator)
+    generator, vocab = load_generator(checkpoint, device, generator, raw=raw)
     ids = generate_ids(generator, n, seed, temperature)
     return [vocab.decode(row) for row in ids.tolist()]

@@ -35,6 +35,12 @@ def in_test(n: int) -> str:
     return f"in_test{n}"
 
 
+def raw(key: str) -> str:
+    """The raw generator's score on key, logged beside the average's when a run keeps one
+    (--g-ema): js1_raw..js4_raw."""
+    return f"{key}_raw"
+
+
 def floor(key: str) -> str:
     """floor.json's name for what real held-out text scores on key (floor_js1, ...)."""
     return f"floor_{key}"

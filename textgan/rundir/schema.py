@@ -31,6 +31,7 @@ class Checkpoint(Mapping[str, Any]):
     model: dict[str, Any]  # the ModelConfig's fields
     vocab: bytes  # the serialized sentencepiece model
     generator: StateDict
+    generator_ema: StateDict | None = None  # the average of the generator's weights (--g-ema)
     critic: StateDict | None  # None: a run that trains no critic
     models: dict[str, str] = dataclasses.field(default_factory=lambda: dict(BUILTIN_MODELS))
     opt_g: StateDict | None = None

@@ -93,6 +93,7 @@ class RunInfo:
     corpus_cache_dir: Path | None  # where the encoding is cached; None: it could not be
     world_size: int = 1  # processes training together (torchrun); the batch is per process
     reseeded_from: str | None = None  # the random streams were saved on this other device type
+    rates_changed: str | None = None  # resumed with other learning rates: which, and how
 
 
 STOPPED_AT_ITERS = "iters"  # TrainResult.stopped: the run reached --iters
@@ -171,6 +172,7 @@ def train(
                 resumed=saved is not None, heldout_source=encoded.split.heldout_source,
                 floor=floor, corpus_cached=encoded.cached, corpus_cache_dir=encoded.cache_dir,
                 world_size=world.size, reseeded_from=state.reseeded_from,
+                rates_changed=state.rates_changed,
             ))  # fmt: skip
         run = _Run(state, iterate, run_dir, corpus,
                    encoded.split.heldout_source if heldout else None, clock)  # fmt: skip
@@ -297,12 +299,16 @@ class _Run:
         """Score the generator, and a critic (if the run has one) on training and held-out
         text; the run's weights, optimisers and random streams are left as they were."""
         state, seed = self.state, self.state.config.seed + stats.iteration
-        result = evaluator(state.generator, seed=seed)
+        result = evaluator(state.scored_generator, seed=seed)
+        raw = {}  # with an average scored: what the generator itself scores, beside it
+        if state.generator_ema is not None:
+            raw_scores = evaluator(state.generator, seed=seed).scores
+            raw = {records.raw(key): raw_scores[key] for key in records.JS}
         estimates = {} if state.critic is None else evaluator.critic_estimates(
             state.generator, state.critic, state.config.objective(), seed=seed)  # fmt: skip
         record = {records.ITERATION: stats.iteration,
                   records.SECONDS: round(self.offset + stats.seconds, 3),
-                  **stats.losses, **result.scores, **estimates}  # fmt: skip
+                  **stats.losses, **result.scores, **raw, **estimates}  # fmt: skip
         runlog.append_metrics(self.run_dir, record)
         runlog.append_samples(self.run_dir, stats.iteration, result.samples)
         return record

@@ -29,6 +29,7 @@ from textgan.rundir.checkpoint import (
 from textgan.rundir.schema import Checkpoint
 from textgan.runtime.device import resolve_device
 from textgan.runtime.streams import restore_generator, seed_of
+from textgan.training.average import make_average
 from textgan.training.distributed import SINGLE_PROCESS, World, main_first
 
 
@@ -51,6 +52,13 @@ class TrainState:
     iteration: int = 0
     seconds: float = 0.0  # training time before this process, restored on resume
     reseeded_from: str | None = None  # device type of saved random states that did not fit
+    generator_ema: nn.Module | None = None  # the average of the generator (--g-ema), if any
+    rates_changed: str | None = None  # on resume: the learning rates that changed, and how
+
+    @property
+    def scored_generator(self) -> nn.Module:
+        """What evaluation scores: the average when the run keeps one, else the generator."""
+        return self.generator if self.generator_ema is None else self.generator_ema
 
     def noise(self) -> torch.Tensor:  # (B, noise_dim): this rank's rows of the global batch's
         shape = (self.world.size * self.config.batch_size, self.generator.noise_dim)
@@ -98,8 +106,8 @@ def build_state(
         vocab=encoded.vocab,
         generator=generator,
         critic=critic,
-        opt_g=_optimizer(generator, config),
-        opt_c=_optimizer(critic, config),
+        opt_g=_optimizer(generator, config, config.generator_lr),
+        opt_c=_optimizer(critic, config, config.critic_lr),
         sampler=BatchSampler(
             encoded.ids, config.batch_size * world.size, device, seed_of(config.seed, "data order")
         ),
@@ -110,6 +118,10 @@ def build_state(
     )
     if saved is not None:
         restore_state(state, saved)
+    if config.g_ema > 0:  # a copy of the generator now, unless the checkpoint had an average
+        state.generator_ema = make_average(state.generator)
+        if saved is not None and saved.generator_ema is not None:
+            state.generator_ema.load_state_dict(saved.generator_ema)
     return state, encoded
 
 
@@ -117,14 +129,14 @@ def _stream(device: torch.device, seed: int, stream: str) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed_of(seed, stream))
 
 
-def _optimizer(module: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(module: nn.Module, config: TrainConfig, lr: float) -> torch.optim.Optimizer:
     """--optimizer adam: Adam with its fused kernel (CPU and CUDA), one pass over all parameters
     per step; rmsprop: RMSProp with torch's defaults (alpha 0.99, eps 1e-8, no momentum), the
     WGAN paper's choice with weight clipping."""
     params = [p for p in module.parameters() if p.requires_grad]
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=config.lr, alpha=0.99, eps=1e-8, foreach=True)
-    return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True)
+        return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-8, foreach=True)
+    return torch.optim.Adam(params, lr=lr, betas=config.betas, fused=True)
 
 
 def write_checkpoint(
@@ -152,6 +164,7 @@ def checkpoint_of(state: TrainState, corpus: str | Path, heldout: str | None = N
         heldout=heldout,
         seconds=state.seconds,
         generator=state.generator.state_dict(),
+        generator_ema=None if state.generator_ema is None else state.generator_ema.state_dict(),
         critic=None if state.critic is None else state.critic.state_dict(),
         opt_g=state.opt_g.state_dict(),
         opt_c=None if state.opt_c is None else state.opt_c.state_dict(),
@@ -173,13 +186,21 @@ def restore_state(state: TrainState, saved: Checkpoint) -> None:
             net.load_state_dict(saved[role])
         except RuntimeError as err:
             raise TextganError(f"the checkpoint's {role} weights do not fit this {role}") from err
-    for optimizer, saved_state in ((state.opt_g, saved.opt_g), (state.opt_c, saved.opt_c)):
+    rates = (("generator", state.opt_g, saved.opt_g, state.config.generator_lr),
+             ("critic", state.opt_c, saved.opt_c, state.config.critic_lr))  # fmt: skip
+    changed = []
+    for role, optimizer, saved_state, lr in rates:
         if optimizer is None:
             continue
         optimizer.load_state_dict(saved_state)
+        for group in optimizer.param_groups:  # the configuration's rate, not the saved one
+            if group["lr"] != lr:
+                changed.append(f"{role} {group['lr']:g} → {lr:g}")
+            group["lr"] = lr
         if isinstance(optimizer, torch.optim.Adam):  # a checkpoint's settings may predate fused
             for group in optimizer.param_groups:
                 group["fused"], group["foreach"] = True, None
+    state.rates_changed = ", ".join(dict.fromkeys(changed)) or None
     state.iteration = int(saved.iteration)
     state.seconds = float(saved.seconds)
     _restore_streams(state, saved.rng)

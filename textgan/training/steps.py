@@ -12,6 +12,7 @@ from torch import nn
 from textgan.engines.choice import Engine, build_engine
 from textgan.objectives.losses import CriticLoss
 from textgan.rundir import records
+from textgan.training.average import update_average
 from textgan.training.distributed import average_gradients
 from textgan.training.state import TrainState
 
@@ -60,11 +61,16 @@ def critic_step(
 
 
 def generator_step(state: TrainState, engine: Engine) -> torch.Tensor:
-    """One generator update against the current critic (whose weights get no gradient)."""
+    """One generator update against the current critic (whose weights get no gradient), then
+    the generator's average's (--g-ema): a copy before --g-ema-start."""
     loss, grads = engine.generator_grads(state.noise())
     set_grads(state.generator, grads)
     average_gradients(state.generator, state.world)
     state.opt_g.step()
+    if state.generator_ema is not None:
+        config = state.config
+        decay = config.g_ema if state.iteration >= config.g_ema_start else 0.0
+        update_average(state.generator_ema, state.generator, decay)
     return loss
 
 

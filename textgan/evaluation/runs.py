@@ -11,6 +11,7 @@ from typing import Any
 from textgan.config import TrainConfig
 from textgan.configfile import option_types
 from textgan.errors import TextganError
+from textgan.objectives.registry import parameter_fields
 from textgan.rundir import runlog
 from textgan.rundir.checkpoint import list_checkpoints
 from textgan.rundir.status import (
@@ -109,10 +110,12 @@ def status_text(row: dict[str, Any]) -> str:
 def changed_options(config: dict[str, Any]) -> dict[str, Any]:
     """The run's options that differ from textgan train's defaults (a penalty weight or a
     clipping bound compared with its default where it applies), less HIDDEN_OPTIONS."""
+    defaults = TrainConfig().to_dict()
     try:  # a penalty weight or clipping bound: its default where it applies, else None
-        defaults = TrainConfig(constraint=config.get("constraint", "gp")).to_dict()
+        filled = TrainConfig(constraint=config.get("constraint", defaults["constraint"]))
+        defaults |= {name: getattr(filled, name) for name in parameter_fields()}
     except TextganError:  # a constraint this textgan does not know
-        defaults = TrainConfig().to_dict()
+        pass
     changed = {}
     for name in option_types():
         if name not in HIDDEN_OPTIONS and name in config and config[name] != defaults[name]:

@@ -36,7 +36,8 @@ MIN_VOCAB = 3  # pad, unk and one character
 # the options a resumed run may change; the others must be the run's own
 RESUMABLE_OPTIONS = (
     "iters", "checkpoint_every", "keep", "device", "precision", "conv", "engine", "eval_every",
-    "eval_samples", "minutes", "lr", "lr_critic", "lr_generator", "g_ema", "g_ema_start",
+    "eval_samples", "minutes", "tensorboard", "lr", "lr_critic", "lr_generator", "g_ema",
+    "g_ema_start",
 )  # fmt: skip
 LEARNING_RATES = ("lr", "lr_critic", "lr_generator")
 PAPER_EVAL_LINES = 640  # the paper's 10 batches of 64: samples scored, floor and held-out lines
@@ -107,6 +108,10 @@ class TrainConfig:
     minutes: float | None = _option(
         None, "Stop after the first iteration past this many minutes of training (earlier "
         "processes' time included on --resume); then evaluate and checkpoint.", shown="no limit"
+    )  # fmt: skip
+    tensorboard: bool = _option(
+        False, "Also log to TensorBoard in RUN/tb/ (needs: pip install \"textgan[tensorboard]\").",
+        shown="off"
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -193,6 +198,13 @@ class TrainConfig:
         if "betas" in values:
             values["betas"] = tuple(values["betas"])
         return cls(**values)
+
+
+def parameter_applies(name: str, constraint: str) -> bool:
+    """Whether a constraint parameter's field (gp_weight, clip) applies to a constraint (one
+    not registered: no)."""
+    entry = CONSTRAINTS.get(constraint)
+    return entry is not None and entry.parameter is not None and entry.parameter.field == name
 
 
 def _default(name: str) -> Any:

@@ -105,8 +105,8 @@ def test_compare_table_shows_the_differing_options(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     cells = {line.split("│")[1].strip(): line.split("│")[2:4] for line in lines if "│" in line}
-    assert [c.strip() for c in cells["n_blocks"]] == ["5", "3"] and "seed" not in cells
-    assert cells["critic gap"][1].strip() == "0.300" and cells["critic gap"][0].strip() == "-"
+    assert [c.strip() for c in cells["--n-blocks"]] == ["5", "3"] and "--seed" not in cells
+    assert cells["critic gap"][1].strip() == "0.300" and cells["critic gap"][0].strip() == "—"
     assert cells["js1 last / best"][1].strip() == "0.150 / 0.100"  # run b: last, best
     same = invoke("compare", a, make_run(tmp_path, "c", RUN_B, seed=1))
     header = next(line for line in same.stdout.splitlines() if "┃" in line)
@@ -182,3 +182,35 @@ def test_compare_two_tiny_trained_runs(tiny_corpus: Path, tmp_path: Path) -> Non
     js1 = [row["js1_last"] for row in rows]
     assert grouped[0]["js1_last"] == pytest.approx(statistics.mean(js1))
     assert grouped[0]["js1_last_sd"] == pytest.approx(statistics.stdev(js1))
+
+
+def test_compare_row_names_are_unique_and_each_figure_has_one_precision(tmp_path: Path) -> None:
+    """Option rows are named as flags (--minutes, --iters), measured rows apart from them
+    (minutes trained, iterations done); a missing value is —; js 1.0 is 1.000, not 1."""
+    from textgan.cli.display import compare_rows
+
+    whole = [record(100, 90.0, [1.0, 1.0, 1.0, 1.0])]
+    a = make_run(tmp_path, "a", whole, minutes=5.0, iters=100)
+    b = make_run(tmp_path, "b", RUN_B, iters=200, constraint="clip")
+    config = json.loads((b / "config.json").read_text())
+    (b / "config.json").write_text(json.dumps({**config, "corpus": "other.txt"}))
+    for grouped in (False, True):
+        rows = compare_runs([a, b], grouped)
+        names = [name for _, _, name in compare_rows(rows, grouped)]
+        assert len(names) == len(set(names)), names
+        assert {"--iters", "CORPUS", "minutes trained", "iterations done"} <= set(names)
+    names = {name for _, _, name in compare_rows(compare_runs([a, b]))}
+    assert {"--minutes", "--gp-weight", "--clip"} <= names
+    result = invoke("compare", a, b)
+    assert result.exit_code == 0, result.output
+    first = [line.split("│")[1].strip() for line in result.stdout.splitlines() if "│" in line]
+    titles = [name for name in first if name]
+    assert len(titles) == len(set(titles)), titles
+    cells = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:4]]
+             for line in result.stdout.splitlines() if "│" in line}  # fmt: skip
+    assert cells["--minutes"] == ["5.0", "—"] and cells["--clip"] == ["—", "0.01"]
+    assert cells["js4 last / best"][0] == "1.000 / 1.000"
+    assert cells["minutes trained"] == ["1.50", "2.50"]
+    assert cells["iterations done"] == ["100", "100"]
+    assert cells["critic gap"] == ["—", "0.300"]
+    assert "None" not in result.stdout

@@ -151,7 +151,8 @@ def test_format_1_checkpoints_are_read_with_their_conv_weights_reordered(
 
 def test_checkpoints_do_not_grow_with_the_corpus(tmp_path: Path) -> None:
     """The data order is saved as the generator's state at the start of its epoch, not as a
-    permutation of every line: 100 times the lines, the same checkpoint size."""
+    permutation of every line: 100 times the lines, the same checkpoint size (up to a few
+    bytes of pickled counts, which torch.save's 64-byte alignment may round to 64 more)."""
     sizes = []
     for name, lines in (("small", 300), ("large", 30_000)):
         corpus = tmp_path / name / "corpus.txt"
@@ -159,7 +160,7 @@ def test_checkpoints_do_not_grow_with_the_corpus(tmp_path: Path) -> None:
         corpus.write_text("\n".join(make_lines(lines)) + "\n")
         result = train(replace(CONFIG, iters=1, eval_every=0), corpus, tmp_path / name / "run")
         sizes.append(result.checkpoint.stat().st_size)
-    assert sizes[0] == sizes[1]
+    assert abs(sizes[1] - sizes[0]) <= 64, sizes  # a permutation of 30,000 lines: 240 KB
 
 
 def test_a_checkpoint_holding_the_whole_data_order_resumes_exactly(

@@ -164,3 +164,21 @@ def test_resumed_learning_rates_take_effect(tiny_corpus: Path, tmp_path: Path) -
     )
     assert [g["lr"] for g in state.opt_c.param_groups] == [3e-4]
     assert [g["lr"] for g in state.opt_g.param_groups] == [5e-5]
+
+
+def test_a_config_files_rates_and_the_flags(tiny_corpus: Path, tmp_path: Path) -> None:
+    """A file's --lr is overridden by its per-network rates (no error); a flag --lr overrides
+    the file's per-network rates."""
+    toml = tmp_path / "rates.toml"
+    toml.write_text("lr = 1e-3\nlr-critic = 3e-4\nlr-generator = 1e-4\niters = 1\n")
+    runner = CliRunner()
+    base = ["train", str(tiny_corpus), "--config", str(toml), "--dim", "8", "--n-blocks", "1",
+            "--seq-len", "12", "--batch-size", "16", "--eval-every", "0",
+            "--device", "cpu"]  # fmt: skip
+    for flags, rates in (([], (3e-4, 1e-4)), (["--lr", "2e-4"], (2e-4, 2e-4)),
+                         (["--lr", "2e-4", "--lr-critic", "5e-4"], (5e-4, 2e-4))):  # fmt: skip
+        run = tmp_path / f"run{len(flags)}"
+        result = runner.invoke(app, [*base, *flags, "--run-dir", str(run)])
+        assert result.exit_code == 0, result.output
+        config = TrainConfig.from_dict(load_checkpoint(run / "ckpt-0000001.pt").config)
+        assert (config.critic_lr, config.generator_lr) == rates

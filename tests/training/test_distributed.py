@@ -2,6 +2,7 @@
 cache and the evaluation while the others wait outside any collective; one process still joins
 a group; on CUDA each process joins NCCL bound to its GPU (the calls checked, not run)."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -93,10 +94,13 @@ def test_two_ranks_equal_one_process_on_the_concatenated_batch(ddp_weights) -> N
 
 
 def test_torchrun_train_writes_one_run_dir(tiny_corpus: Path, tmp_path: Path) -> None:
+    """Rank 0 alone writes the run dir: checkpoints, samples, status.json and (where the
+    tensorboard package is installed) one TensorBoard events file."""
     args = ["-m", "textgan", "train", str(tiny_corpus), "--device", "cpu", "--dim", "8",
             "--n-blocks", "1", "--seq-len", "12", "--batch-size", "8", "--critic-iters", "1",
             "--iters", "3", "--checkpoint-every", "2", "--eval-every", "2"]  # fmt: skip
-    result = run_torchrun(args, tmp_path)
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    result = run_torchrun(args + ["--tensorboard"] * tensorboard, tmp_path)
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1, runs
     assert sorted(p.name for p in runs[0].glob("ckpt-*.pt")) == [
@@ -106,6 +110,10 @@ def test_torchrun_train_writes_one_run_dir(tiny_corpus: Path, tmp_path: Path) ->
     assert [line.split()[-1] for line in (runs[0] / "samples.txt").read_text().splitlines()
             if line.startswith("# iteration")] == ["2", "3"]  # fmt: skip
     assert "batch 16 in all" in result.stdout
+    status = json.loads((runs[0] / "status.json").read_text())
+    assert (status["status"], status["iteration"]) == ("finished", 3)
+    if tensorboard:
+        assert len(list((runs[0] / "tb").iterdir())) == 1  # rank 0's events file alone
 
 
 def test_rank_0_alone_builds_the_cache_and_the_evaluation_while_no_rank_waits_in_a_collective(

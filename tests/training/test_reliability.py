@@ -1,6 +1,7 @@
 """Runs survive kill -9, Ctrl-C and SIGTERM; bad input never crashes or damages anything;
 checkpoints are pruned safely. The kill tests drive `python -m textgan train` in a subprocess."""
 
+import json
 import os
 import pickle
 import re
@@ -177,11 +178,20 @@ def test_sigterm_and_sigint_stop_with_a_checkpoint(
     stopped = int(found.group(1))
     assert Path(found.group(2)) == latest_checkpoint(run) == checkpoint_path(run, stopped)
     assert load_checkpoint(latest_checkpoint(run))["iteration"] == stopped
+    status = json.loads((run / "status.json").read_text())  # why it stopped, for textgan runs
+    assert (status["status"], status["reason"], status["signal"]) == ("stopped", "signal", name)
+    assert (status["iteration"], status["checkpoint"]) == (stopped, Path(found.group(2)).name)
 
     result = invoke("train", tiny_corpus, "--resume", "--run-dir", run, "--iters", stopped + 1)
     assert result.exit_code == 0, result.output
     assert START_ITERATION.search(result.stdout).group(1) == str(stopped)
     assert iterations(run)[-2:] == [stopped, stopped + 1]
+    status = json.loads((run / "status.json").read_text())
+    assert (status["status"], status["reason"], status["iteration"]) == (
+        "finished",
+        "iters",
+        stopped + 1,
+    )
 
 
 def test_a_diverging_run_stops_at_the_iteration_and_keeps_its_checkpoint(
@@ -191,9 +201,19 @@ def test_a_diverging_run_stops_at_the_iteration_and_keeps_its_checkpoint(
     args = ["train", tiny_corpus, *TINY, "--lr", "1e38", "--checkpoint-every", "1"]
     assert_one_line_error(invoke(*args, "--iters", "5", "--run-dir", run), "iteration 2")
     assert iterations(run) == [1]  # the last good one
+    stopped = json.loads((run / "status.json").read_text())
+    assert (stopped["status"], stopped["reason"], stopped["iteration"]) == ("stopped", "nan", 2)
+    assert stopped["checkpoint"] == "ckpt-0000001.pt"
+    (run / "status.json").unlink()  # it says when, which differs between the two
     before = tree_hash(run)
     resumed = invoke("train", tiny_corpus, "--resume", "--run-dir", run, "--iters", "5")
     assert_one_line_error(resumed, "non-finite loss at iteration 2")  # deterministic
+    again = json.loads((run / "status.json").read_text())
+    clocks = ("time", "seconds")
+    assert {k: v for k, v in again.items() if k not in clocks} == {
+        k: v for k, v in stopped.items() if k not in clocks
+    }
+    (run / "status.json").unlink()
     assert tree_hash(run) == before
     assert load_checkpoint(latest_checkpoint(run))["iteration"] == 1
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from textgan import __version__
@@ -29,7 +30,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # help texts are plain: "[default: …]" and "[plot]" stay as written
+    # rich markup: the help shows options in panels; a "[" in a help text must be escaped
+    rich_markup_mode="rich",
 )
 corpus_app = typer.Typer(help="Download and prepare corpora.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
@@ -37,6 +39,20 @@ console = Console()
 err_console = Console(stderr=True)
 DEFAULTS = TrainConfig()
 FROM_PRESET = "from --preset"
+# The panels of `textgan train --help`, in this order, and the options in each (every option of
+# train is in one: _config_options checks).
+PANELS: dict[str, tuple[str, ...]] = {
+    "Run": ("config_file", "preset", "run_dir", "resume", "seed", "checkpoint_every", "keep",
+            "tensorboard"),
+    "Model": ("dim", "n_blocks", "seq_len", "critic_norm"),
+    "Objective": ("loss", "constraint", "gp_weight", "clip", "optimizer", "lr", "lr_critic",
+                  "lr_generator", "g_ema", "g_ema_start"),
+    "Schedule": ("iters", "critic_iters", "batch_size", "minutes"),
+    "Data": ("heldout", "holdout", "max_lines", "max_vocab"),
+    "Evaluation": ("eval_every", "eval_samples"),
+    "Hardware": ("device", "precision", "conv", "engine"),
+}  # fmt: skip
+PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -91,7 +107,8 @@ def main(
 def _config_options(fn: Callable[..., None]) -> Callable[..., None]:
     """Give fn one --option per TrainConfig field that has a help text, with that help and the
     field's default shown ("from --preset" where a preset sets it); each arrives in fn's
-    **options, None when not given (the preset's or the config's value then)."""
+    **options, None when not given (the file's, the preset's or the config's value then).
+    Every option goes into its PANELS panel, and the options are ordered by panel."""
     types = typing.get_type_hints(TrainConfig)
     preset_keys = {key for values in PRESETS.values() for key in values}
     options = []
@@ -102,14 +119,28 @@ def _config_options(fn: Callable[..., None]) -> Callable[..., None]:
             FROM_PRESET if f.name in preset_keys else "all" if f.default is None else f.default
         )
         kind = next(t for t in typing.get_args(types[f.name]) or (types[f.name],) if t is not None)
-        option = typer.Option(help=f.metadata["help"], show_default=str(shown))
+        flag = [f"--{f.name.replace('_', '-')}"] if kind is bool else []  # no --no-X
+        option = typer.Option(*flag, help=escape(f.metadata["help"]), show_default=str(shown))
         annotation = Annotated[kind | None, option]  # type: ignore[valid-type]
         options.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
                                          default=None, annotation=annotation))  # fmt: skip
     signature = inspect.signature(fn, eval_str=True)
     fixed = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
-    fn.__signature__ = signature.replace(parameters=[*fixed, *options])  # type: ignore[attr-defined]
+    arguments = [p for p in fixed if not _is_option(p)]
+    named = [p.replace(kind=p.KEYWORD_ONLY) for p in fixed if _is_option(p)] + options
+    for parameter in named:
+        if parameter.name not in PANEL_OF:
+            raise RuntimeError(f"--{parameter.name.replace('_', '-')} is in no help panel")
+        typing.get_args(parameter.annotation)[1].rich_help_panel = PANEL_OF[parameter.name]
+    order = list(PANEL_OF)
+    named.sort(key=lambda p: order.index(p.name))
+    fn.__signature__ = signature.replace(parameters=[*arguments, *named])  # type: ignore[attr-defined]
     return fn
+
+
+def _is_option(parameter: inspect.Parameter) -> bool:
+    metadata = typing.get_args(parameter.annotation)[1:]
+    return any(isinstance(m, typer.models.OptionInfo) for m in metadata)
 
 
 @command("train")
@@ -117,15 +148,30 @@ def _config_options(fn: Callable[..., None]) -> Callable[..., None]:
 def train_command(
     corpus: Annotated[Path, typer.Argument(help="UTF-8 text file, one example per line.")],
     run_dir: Annotated[
-        Path | None, typer.Option(help="Run directory [default: runs/<corpus>-<time>].")
+        Path | None,
+        typer.Option(help=escape("Run directory [default: runs/<corpus>-<time>].")),
     ] = None,
     preset: Annotated[
-        str, typer.Option(help="auto (paper on CUDA, else cpu), paper or cpu.")
-    ] = "auto",
-    heldout: Annotated[
-        Path | None, typer.Option(help="Held-out text [default: CORPUS's _heldout sibling].")
+        str | None,
+        typer.Option(help="auto (paper on CUDA, else cpu), paper or cpu.", show_default="auto"),
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir.")] = False,
+    heldout: Annotated[
+        Path | None,
+        typer.Option(help=escape("Held-out text [default: CORPUS's _heldout sibling].")),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --run-dir.")
+    ] = False,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            show_default=False,
+            help="Options from a TOML file (option = value) or a run's config.json; flags "
+            "override it, and it overrides --preset.",
+        ),
+    ] = None,
     **options: Any,
 ) -> None:
     """Train a WGAN-GP on the lines of CORPUS, cut or padded to --seq-len characters."""
@@ -133,7 +179,7 @@ def train_command(
     from textgan.cli.display import TrainingDisplay, done_line
     from textgan.training.loop import train
 
-    config = _train_config(preset, options, run_dir, resume)
+    config = _train_config(preset, options, run_dir, resume, config_file)
     keep_freed_memory()  # this process only trains: its steps' large blocks stay in its heap
     with TrainingDisplay(console) as display:
         result = train(config, corpus, run_dir, heldout=heldout, resume=resume,
@@ -143,20 +189,51 @@ def train_command(
 
 
 def _train_config(
-    preset: str, options: dict[str, Any], run_dir: Path | None, resume: bool
+    preset: str | None,
+    options: dict[str, Any],
+    run_dir: Path | None,
+    resume: bool,
+    config_file: Path | None = None,
 ) -> TrainConfig:
+    """The run's configuration: a preset's values, then the --config file's, then the flags'
+    (the file's values that a flag makes inapplicable dropped); a resumed run's own, with the
+    flags that may change on resume."""
+    from textgan.configfile import PRESET_KEY, merge_options, read_options_file
     from textgan.training.state import resume_config
 
     if resume:
+        if config_file is not None:
+            raise TextganError(
+                "--config cannot be used with --resume: a resumed run keeps its own "
+                "configuration (give the options it may change as flags)"
+            )
         if run_dir is None:
             raise TextganError("--resume needs --run-dir (the run to continue)")
         return resume_config(run_dir, **options)
-    device_type = resolve_device(options["device"] or DEFAULTS.device).type
-    return resolve_config(preset, device_type, **options)
+    from_file = read_options_file(config_file) if config_file is not None else {}
+    file_preset = from_file.pop(PRESET_KEY, None)
+    preset = preset or file_preset or "auto"
+    given = {k: v for k, v in options.items() if v is not None}
+    merged = merge_options(_file_rates(from_file, given), given)
+    device_type = resolve_device(merged.get("device", DEFAULTS.device)).type
+    return resolve_config(preset, device_type, **merged)
+
+
+def _file_rates(from_file: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """A file's learning rates under the flags': a flag --lr overrides the file's per-network
+    rates; where the file has both per-network rates, its --lr is overridden by them (so only
+    --lr given on the command line with both per-network rates is refused)."""
+    per_network = ("lr_critic", "lr_generator")
+    if "lr" in given:
+        return {k: v for k, v in from_file.items() if k not in per_network}
+    if all(from_file.get(k) is not None or k in given for k in per_network):
+        return {k: v for k, v in from_file.items() if k != "lr"}
+    return from_file
 
 
 RunDirOption = Annotated[
-    Path | None, typer.Option(help=f"Run to use [default: the newest under {RUNS_ROOT}/].")
+    Path | None,
+    typer.Option(help=escape(f"Run to use [default: the newest under {RUNS_ROOT}/].")),
 ]
 CheckpointOption = Annotated[Path | None, typer.Option(help="Checkpoint file to use.")]
 RawOption = Annotated[
@@ -196,13 +273,17 @@ def sample_command(
 def eval_command(
     run_dir: RunDirOption = None,
     checkpoint: CheckpointOption = None,
-    corpus: Annotated[Path | None, typer.Option(help="Training text [default: the run's].")] = None,
+    corpus: Annotated[
+        Path | None, typer.Option(help=escape("Training text [default: the run's]."))
+    ] = None,
     heldout: Annotated[
-        Path | None, typer.Option(help="Held-out text [default: the run's].")
+        Path | None, typer.Option(help=escape("Held-out text [default: the run's]."))
     ] = None,
     n: Annotated[
         int | None,
-        typer.Option("-n", "--num", help="Samples to score [default: the run's --eval-samples]."),
+        typer.Option(
+            "-n", "--num", help=escape("Samples to score [default: the run's --eval-samples].")
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -231,7 +312,7 @@ def plot_command(
         typer.Argument(
             metavar="RUN",
             show_default=False,
-            help=f"Run directories [default: the newest under {RUNS_ROOT}/].",
+            help=escape(f"Run directories [default: the newest under {RUNS_ROOT}/]."),
         ),
     ] = None,
     run_dir: Annotated[Path | None, typer.Option(help="One more run to draw.")] = None,
@@ -249,7 +330,7 @@ def plot_command(
     ] = False,
 ) -> None:
     """Draw the js1..js4, loss and critic-gap curves of one run or several (one colour each,
-    named by the options that differ); needs: pip install "textgan[plot]"."""
+    named by the options that differ); needs: pip install "textgan\\[plot]"."""
     from textgan.evaluation.plot import plot_runs
 
     chosen = [*(runs or []), *([run_dir] if run_dir is not None else [])]
@@ -261,7 +342,9 @@ def plot_command(
 def billion_words_command(
     source: Annotated[
         str | None,
-        typer.Option(help="URL or local path of the release tarball [default: statmt.org]."),
+        typer.Option(
+            help=escape("URL or local path of the release tarball [default: statmt.org].")
+        ),
     ] = None,
     out_dir: Annotated[Path, typer.Option(help="Where the corpus files go.")] = Path("corpora"),
     max_lines: Annotated[
@@ -309,6 +392,31 @@ def compare_command(
         sys.stdout.write(json.dumps(rows) + "\n")
     else:
         console.print(compare_table(rows, group_seeds))
+
+
+@command("runs")
+def runs_command(
+    root: Annotated[
+        Path,
+        typer.Argument(metavar="DIR", help="Folder of run directories.", show_default=True),
+    ] = RUNS_ROOT,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list of runs.")] = False,
+) -> None:
+    """List the runs in DIR, newest first: corpus, options that differ from the defaults,
+    iterations done / planned, minutes, last and best js4, and whether each finished, stopped
+    (by --minutes, a signal or a NaN) or is incomplete."""
+    from textgan.cli.display import runs_table
+    from textgan.evaluation.runs import list_runs
+
+    rows, notes = list_runs(root)
+    for note in notes:
+        err_console.print(Text(f"note: {note}"), soft_wrap=True)
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+    elif rows:
+        console.print(runs_table(rows, root))
+    else:
+        console.print(f"no runs in {root}/")
 
 
 def _newest_run(root: Path) -> Path:

@@ -26,6 +26,7 @@ from rich.text import Text
 from textgan import __version__
 from textgan.config import TrainConfig
 from textgan.evaluation.compare import option_text
+from textgan.evaluation.runs import status_text
 from textgan.rundir import records
 from textgan.training.loop import STOPPED_BY_MINUTES, RunInfo, StepStats, TrainResult
 
@@ -228,46 +229,98 @@ class ImportDisplay:
                              total=event.total_bytes, lines=event.lines)  # fmt: skip
 
 
+MISSING = "—"  # a figure or option a run has no value for
+# The measured rows of `textgan compare` (its option rows are named as flags: --minutes vs
+# minutes trained), and the one precision of each figure (a format of a float).
 COMPARE_ROWS = {
-    "iterations": "iterations", "minutes": "minutes",
+    "iterations": "iterations done", "minutes": "minutes trained",
     **{key: f"{key} last / best" for key in records.JS},
     records.WORD_VALIDITY: "words ok",
     **{records.in_test(n): f"in-test-{n}" for n in records.NGRAM_ORDERS},
     records.DISTINCT: "distinct", records.COPIED: "copied", records.CRITIC_GAP: "critic gap",
 }  # fmt: skip
+COMPARE_FORMATS = {"iterations": ".0f", "minutes": ".2f"}  # else FIGURE_FORMAT
+FIGURE_FORMAT = ".3f"
 
 
 def compare_table(rows: list[dict[str, Any]], group_seeds: bool = False) -> Table:
     """`textgan compare`, one column per run (or group of seeds) so that a few runs fit a
-    terminal: first the options that differ between them, then n (grouped), then the figures
-    (mean±sd when grouped); each js-n cell holds the last and the best value. When no option
+    terminal: first the options that differ between them (named as flags, CORPUS for the
+    corpus), then n (grouped), then the figures (mean±sd when grouped), each in one precision;
+    each js-n cell holds the last and the best value; a missing value is MISSING. When no option
     tells the runs apart, the columns are headed by their run directories' names."""
     table = Table(title=f"{sum(r['n'] for r in rows)} runs", title_justify="left")
     table.add_column("")
     for row in rows:
         table.add_column(", ".join(Path(run).name for run in row["runs"]), justify="right")
-    for key in rows[0]["options"] if rows else []:
-        table.add_row(key, *(option_text(row["options"][key]) for row in rows), style="bold")
-    if group_seeds:
-        table.add_row("n", *(str(row["n"]) for row in rows))
-    for key, title in COMPARE_ROWS.items():
-        table.add_row(title, *(_compare_cell(row, key) for row in rows))
+    for kind, key, title in compare_rows(rows, group_seeds):
+        if kind == "option":
+            table.add_row(title, *(_option_cell(row["options"][key]) for row in rows),
+                          style="bold")  # fmt: skip
+        elif kind == "n":
+            table.add_row(title, *(str(row["n"]) for row in rows))
+        else:
+            table.add_row(title, *(_compare_cell(row, key) for row in rows))
     return table
+
+
+def compare_rows(
+    rows: list[dict[str, Any]], group_seeds: bool = False
+) -> list[tuple[str, str, str]]:
+    """The rows of compare_table in order, as (kind, key, name shown): the options (kind
+    "option", the corpus named CORPUS and the others as their flags), n when grouped, then the
+    figures (kind "figure", COMPARE_ROWS)."""
+    options = rows[0]["options"] if rows else {}
+    names = [("option", key, "CORPUS" if key == "corpus" else "--" + key.replace("_", "-"))
+             for key in options]  # fmt: skip
+    if group_seeds:
+        names.append(("n", "n", "n (runs)"))
+    return names + [("figure", key, title) for key, title in COMPARE_ROWS.items()]
+
+
+def _option_cell(value: Any) -> str:
+    return MISSING if value is None else option_text(value)
 
 
 def _compare_cell(row: dict[str, Any], key: str) -> str:
     if key.startswith("js"):
-        return f"{_spread(row, f'{key}_last')} / {_spread(row, f'{key}_best')}"
-    return _spread(row, key)
+        return f"{_spread(row, f'{key}_last', key)} / {_spread(row, f'{key}_best', key)}"
+    return _spread(row, key, key)
 
 
-def _spread(row: dict[str, Any], key: str) -> str:
-    """A figure with 3 decimals (integers as they are), ±sd when grouped."""
+def _spread(row: dict[str, Any], key: str, figure: str) -> str:
+    """A figure in its one precision, ±sd when grouped."""
     value, sd = row[key], row.get(f"{key}_sd")
+    form = COMPARE_FORMATS.get(figure, FIGURE_FORMAT)
 
     def text(x: Any) -> str:
-        if x is None:
-            return "-"
-        return f"{x:.3f}" if isinstance(x, float) and not float(x).is_integer() else f"{x:g}"
+        return MISSING if x is None else format(float(x), form)
 
     return text(value) if sd is None else f"{text(value)}±{text(sd)}"
+
+
+def runs_table(rows: list[dict[str, Any]], root: Path) -> Table:
+    """`textgan runs`: a row per run, newest first; under each run's name its corpus and the
+    options that differ from the defaults, which wrap to what the terminal leaves them."""
+    table = Table(title=f"{len(rows)} runs in {root}/", title_justify="left", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), leading=1)  # fmt: skip
+    table.add_column("run, corpus, options", ratio=1, min_width=16)
+    for title in ("iterations", "minutes", "js4 last / best"):
+        table.add_column(title, justify="right", no_wrap=True)
+    table.add_column("status", min_width=8)
+    for row in rows:
+        options = " ".join(f"{k.replace('_', '-')}={option_text(v)}"
+                           for k, v in row["options"].items())  # fmt: skip
+        run = Text(row["name"], style="bold")
+        run.append(f"\n{row['corpus']}")
+        run.append(f"\n{options or 'defaults'}", style="dim")
+        js4 = f"{_or_missing(row['js4_last'])} / {_or_missing(row['js4_best'])}"
+        js4 = js4 if row["js4_last"] is not None else MISSING
+        minutes = MISSING if row["minutes"] is None else f"{row['minutes']:.1f}"
+        planned = MISSING if row["iters"] is None else f"{row['iters']:,}"
+        table.add_row(run, f"{row['iterations']:,} / {planned}", minutes, js4, status_text(row))
+    return table
+
+
+def _or_missing(value: float | None) -> str:
+    return MISSING if value is None else format(value, FIGURE_FORMAT)

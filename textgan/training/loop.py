@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +29,16 @@ from textgan.rundir.checkpoint import (
     load_checkpoint,
 )
 from textgan.rundir.schema import Checkpoint
+from textgan.rundir.status import (
+    REASON_ITERS,
+    REASON_MINUTES,
+    REASON_NAN,
+    REASON_SIGNAL,
+    STATUS,
+    RunStatus,
+    clear_status,
+    write_status,
+)
 from textgan.runtime.device import training_settings
 from textgan.training.distributed import (
     World,
@@ -39,6 +50,12 @@ from textgan.training.distributed import (
 from textgan.training.signals import interrupted, stop_signals
 from textgan.training.state import TrainState, build_state, check_resumable, write_checkpoint
 from textgan.training.steps import Iteration, gan_iteration
+from textgan.training.tensorboard import (
+    SAMPLES_SHOWN,
+    TB_DIR,
+    TensorBoardLog,
+    require_tensorboard,
+)
 
 
 @dataclass(frozen=True)
@@ -138,9 +155,12 @@ def train(
     evaluation.critic_estimate); the scores go to metrics.jsonl, the samples to samples.txt, and
     the record to on_eval. clock: seconds, the measure of the training time.
     Launched by torchrun, the processes train one run together; rank 0 alone writes files and
-    calls the callbacks.
+    calls the callbacks. When training stops, status.json in the run dir says why (rundir.status);
+    with config.tensorboard, rank 0 also writes TensorBoard events to RUN/tb/ (tensorboard.py).
     """
     choose_engine(config, generator, critic)  # an impossible --engine fails before any work
+    if config.tensorboard:
+        require_tensorboard()  # before anything is written
     with (
         process_group(config.device) as (world, device),
         training_settings(device, config.precision),
@@ -176,7 +196,14 @@ def train(
             ))  # fmt: skip
         run = _Run(state, iterate, run_dir, corpus,
                    encoded.split.heldout_source if heldout else None, clock)  # fmt: skip
-        last, stopped = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
+        if config.tensorboard and world.is_main:
+            options = {"corpus": str(corpus), **config.to_dict()}
+            run.tensorboard = TensorBoardLog(run_dir, state.iteration, options)
+        try:
+            last, stopped = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
+        finally:
+            if run.tensorboard is not None:
+                run.tensorboard.close()
         return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last,
                            state.seconds, stopped)  # fmt: skip
 
@@ -208,24 +235,37 @@ def _loop(
             flags = [not last.finite, bool(received), out_of_time]
             diverged, stop, timed_out = any_rank(flags, state.world, state.device)
             if diverged:
+                run.record_status(REASON_NAN, last, _newest(run.run_dir))
                 values = ", ".join(f"{k} {v}" for k, v in last.losses.items())
                 raise TextganError(f"training diverged: non-finite loss at iteration "
                                    f"{state.iteration} ({values}); the last checkpoint is "
                                    "kept")  # fmt: skip
             if on_step is not None:
                 on_step(last)
-            if evaluator is not None and (timed_out or _due(state.iteration, config.eval_every,
-                                                            config.iters)):  # fmt: skip
+            evaluate = evaluator is not None and (
+                timed_out or _due(state.iteration, config.eval_every, config.iters)
+            )
+            run.log_step(last, evaluate, stop or timed_out or state.iteration == config.iters)
+            if evaluate:
                 record = run.evaluate(evaluator, last)
                 if on_eval is not None:
                     on_eval(record)
             if stop or timed_out or _due(state.iteration, config.checkpoint_every, config.iters):
                 path = run.checkpoint(last)
             if stop:
-                raise interrupted(received, state.iteration, path)
+                error = interrupted(received, state.iteration, path)
+                run.record_status(REASON_SIGNAL, last, path, signal=error.signal_name)
+                raise error
             if timed_out:
+                run.record_status(REASON_MINUTES, last, path)
                 return last, STOPPED_BY_MINUTES
+    run.record_status(REASON_ITERS, last, _newest(run.run_dir))
     return last, STOPPED_AT_ITERS
+
+
+def _newest(run_dir: Path) -> Path | None:
+    checkpoints = list_checkpoints(run_dir)
+    return checkpoints[-1] if checkpoints else None
 
 
 def _on_main(world: World, fn: Callable[..., None], *args: Any) -> None:
@@ -252,6 +292,7 @@ def _prepare_run_dir(
     if saved is None:
         start_run_dir(run_dir, config, corpus, floor)
         return
+    clear_status(run_dir)
     runlog.truncate_after(run_dir, iteration)
     try:  # the options a resume may change (--iters, --minutes, ...) as they now are
         runlog.write_json(run_dir / runlog.CONFIG, {"corpus": str(corpus), **config.to_dict()})
@@ -289,6 +330,32 @@ class _Run:
 
     def __post_init__(self) -> None:
         self.offset = self.state.seconds
+        self.tensorboard: TensorBoardLog | None = None  # rank 0's, with --tensorboard
+
+    def log_step(self, stats: StepStats, evaluated: bool, last: bool) -> None:
+        """The iteration's losses, clock and learning rates to TensorBoard (with one)."""
+        if self.tensorboard is None:
+            return
+        optimizers = {"generator": self.state.opt_g, "critic": self.state.opt_c}
+        rates = {name: opt.param_groups[0]["lr"] for name, opt in optimizers.items() if opt}
+        self.tensorboard.step(stats.iteration, self.offset + stats.seconds, stats.losses, rates,
+                              evaluated, last)  # fmt: skip
+
+    def record_status(
+        self,
+        reason: str,
+        stats: StepStats | None,
+        checkpoint: Path | None,
+        signal: str | None = None,
+    ) -> None:
+        """Rank 0 writes why training stopped into the run dir (status.json)."""
+        if not self.state.world.is_main:
+            return
+        seconds = self.offset + stats.seconds if stats is not None else self.state.seconds
+        write_status(self.run_dir, RunStatus(
+            reason, self.state.iteration, self.state.config.iters, round(seconds, 3),
+            signal=signal, checkpoint=checkpoint.name if checkpoint is not None else None,
+        ))  # fmt: skip
 
     def out_of_time(self, stats: StepStats) -> bool:
         """The run's training time has reached --minutes (never, without one)."""
@@ -311,6 +378,8 @@ class _Run:
                   **stats.losses, **result.scores, **raw, **estimates}  # fmt: skip
         runlog.append_metrics(self.run_dir, record)
         runlog.append_samples(self.run_dir, stats.iteration, result.samples)
+        if self.tensorboard is not None:
+            self.tensorboard.evaluation(record, result.samples[:SAMPLES_SHOWN])
         return record
 
     def checkpoint(self, stats: StepStats) -> Path:
@@ -340,7 +409,8 @@ def start_run_dir(
         runlog.write_json(run_dir / runlog.CONFIG, {"corpus": str(corpus), **config.to_dict()})
         if floor:
             runlog.write_json(run_dir / runlog.FLOOR, floor)
-        for stale in (runlog.METRICS, runlog.SAMPLES):
+        for stale in (runlog.METRICS, runlog.SAMPLES, STATUS):
             (run_dir / stale).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / TB_DIR, ignore_errors=True)  # a run that left no checkpoint
     except OSError as err:
         raise TextganError(f"cannot write to run dir {run_dir}: {err.strerror or err}") from err

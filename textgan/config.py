@@ -33,6 +33,7 @@ DEFAULT_GP_WEIGHT = 10.0  # λ, the paper's
 DEFAULT_CLIP = 0.01  # the WGAN paper's clipping bound
 WINOGRAD_TILE = 4  # outputs per tile of --conv winograd: --seq-len must be a multiple
 PAPER_EVAL_LINES = 640  # the paper's 10 batches of 64: samples scored, floor and held-out lines
+SWEEP_TEMPERATURES = (0.0, 0.5, 0.7, 0.85, 1.0)  # `textgan sweep`'s default decodings (0 = argmax)
 RUNS_ROOT = Path("runs")  # where runs go, and where sample/eval/plot look for the newest
 
 

@@ -29,7 +29,8 @@ from textgan.evaluation.compare import option_text
 from textgan.training.loop import STOPPED_BY_MINUTES, RunInfo, StepStats, TrainResult
 
 EVAL_COLUMNS = {
-    "js1": "js1", "js2": "js2", "js3": "js3", "js4": "js4", "word_validity": "words\nok",
+    "js1": "js1", "js2": "js2", "js3": "js3", "js4": "js4", "quality": "quality",
+    "coverage": "coverage", "word_validity": "words\nok",
     "in_test4": "in-test-4", "distinct": "distinct", "copied": "copied",
     "critic_train": "critic\ntrain", "critic_heldout": "critic\nheld-out",
     "critic_gap": "critic\ngap",
@@ -115,7 +116,7 @@ def eval_table(records: list[dict[str, Any]], floor: dict[str, float], samples: 
     for title in EVAL_COLUMNS.values():
         table.add_column(title, justify="right")
     if floor:
-        cells = [_fmt(floor.get(f"floor_{k}")) if k.startswith("js") else "" for k in EVAL_COLUMNS]
+        cells = [_fmt(floor.get(f"floor_{k}")) for k in EVAL_COLUMNS]
         table.add_row("floor", *cells, style="dim")
     for record in records:
         table.add_row(str(record["iteration"]), *(_fmt(record.get(k)) for k in EVAL_COLUMNS))
@@ -205,6 +206,7 @@ class ImportDisplay:
 COMPARE_ROWS = {
     "iterations": "iterations", "minutes": "minutes",
     **{f"js{n}": f"js{n} last / best" for n in range(1, 5)},
+    "quality": "quality", "coverage": "coverage",
     "word_validity": "words ok", **{f"in_test{n}": f"in-test-{n}" for n in range(1, 5)},
     "distinct": "distinct", "copied": "copied", "critic_gap": "critic gap",
 }  # fmt: skip

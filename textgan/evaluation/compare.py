@@ -16,8 +16,8 @@ from textgan.training.state import RESUMABLE_OPTIONS
 # engine it ran, and the seed whose spread the merged row measures.
 GROUPING_IGNORED = (*RESUMABLE_OPTIONS, "engine", "minutes", "seed")
 JS_ORDERS = (1, 2, 3, 4)
-LAST_SCORES = ("word_validity", "in_test1", "in_test2", "in_test3", "in_test4", "distinct",
-               "copied", "critic_gap")  # fmt: skip
+LAST_SCORES = ("quality", "coverage", "word_validity", "in_test1", "in_test2", "in_test3",
+               "in_test4", "distinct", "copied", "critic_gap")  # fmt: skip
 FIGURES = (
     "iterations", "minutes", *(f"js{n}_last" for n in JS_ORDERS),
     *(f"js{n}_best" for n in JS_ORDERS), *LAST_SCORES,

@@ -32,7 +32,9 @@ def sweep_command(
     n: Annotated[
         int, typer.Option("-n", "--num", help="Samples per run and temperature.")
     ] = PAPER_EVAL_LINES,
-    seed: Annotated[int, typer.Option(help="Seed of the samples (the same at each one).")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the samples (the same at every temperature).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list of rows.")] = False,
     out: Annotated[
         Path | None,

@@ -41,6 +41,7 @@ RESUMABLE_OPTIONS = (
 )  # fmt: skip
 LEARNING_RATES = ("lr", "lr_critic", "lr_generator")
 PAPER_EVAL_LINES = 640  # the paper's 10 batches of 64: samples scored, floor and held-out lines
+SWEEP_TEMPERATURES = (0.0, 0.5, 0.7, 0.85, 1.0)  # `textgan sweep`'s default decodings (0 = argmax)
 RUNS_ROOT = Path("runs")  # where runs go, and where sample/eval/plot look for the newest
 
 

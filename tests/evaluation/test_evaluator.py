@@ -17,6 +17,7 @@ CONFIG = dict(dim=8, n_blocks=1, seq_len=16, batch_size=16, critic_iters=1, devi
               eval_every=2, eval_samples=32, checkpoint_every=2)  # fmt: skip
 SCORES = {"js1", "js2", "js3", "js4", "word_validity", "in_test1", "in_test2", "in_test3",
           "in_test4", "distinct", "copied"}  # fmt: skip
+BITS = {"quality", "coverage"}  # bits per character
 
 
 def test_training_writes_metrics_samples_and_floor(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -25,16 +26,16 @@ def test_training_writes_metrics_samples_and_floor(tiny_corpus: Path, tmp_path: 
     records = read_metrics(tmp_path / "run")
     assert [r["iteration"] for r in records] == [2, 4, 5] == [r["iteration"] for r in seen]
     for record in records:
-        assert SCORES | {"seconds", "critic_loss", "generator_loss", "wasserstein", "gp"} <= set(
-            record
-        )
+        assert SCORES | BITS | {"seconds", "critic_loss", "generator_loss", "wasserstein",
+                                "gp"} <= set(record)  # fmt: skip
         assert all(0.0 <= record[k] <= 1.0 for k in SCORES)
+        assert all(0.0 < record[k] < 20.0 for k in BITS)
         assert record["critic_gap"] == record["critic_train"] - record["critic_heldout"]
     assert records[0]["seconds"] <= records[-1]["seconds"]
     samples = (tmp_path / "run" / "samples.txt").read_text().splitlines()
     assert samples[0] == "# iteration 2" and len(samples) == 3 * 33
     floor = json.loads((tmp_path / "run" / "floor.json").read_text())
-    assert set(floor) == {"floor_js1", "floor_js2", "floor_js3", "floor_js4"}
+    assert set(floor) == {f"floor_{k}" for k in ("js1", "js2", "js3", "js4", *BITS)}
 
 
 def test_held_out_lines_are_never_trained_on(tmp_path: Path) -> None:
@@ -88,9 +89,13 @@ def test_eval_command_json_and_table(tiny_corpus: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", "--run-dir", str(run), "-n", "32", "--json"])
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
-    assert SCORES | {f"floor_js{n}" for n in range(1, 5)} <= set(scores)
+    assert SCORES | BITS | {f"floor_{k}" for k in ("js1", "js2", "js3", "js4", *BITS)} <= set(
+        scores
+    )
+    assert list(scores)[2:9] == ["js1", "js2", "js3", "js4", "quality", "coverage",
+                                 "word_validity"]  # fmt: skip
     table = runner.invoke(app, ["eval", "--run-dir", str(run), "-n", "32"])
-    assert table.exit_code == 0 and "floor_js4" in table.stdout
+    assert table.exit_code == 0 and "floor_js4" in table.stdout and "floor_coverage" in table.stdout
 
 
 def test_plot_without_matplotlib_says_how_to_install(

@@ -162,3 +162,24 @@ def test_bad_plots_are_one_line_errors_that_write_nothing(
     before = tree_hash(tmp_path)
     assert_one_line_error(invoke(*args), *fragments)
     assert tree_hash(tmp_path) == before
+
+
+def test_quality_and_coverage_are_drawn_against_their_floor(tmp_path: Path) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from textgan.evaluation.plot import _draw
+
+    run = make_run(tmp_path, "bits")
+    records = [record(50, quality=4.0, coverage=5.0), record(100, quality=3.0, coverage=4.5)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    floor = {**json.loads((run / "floor.json").read_text()), "floor_quality": 2.25}
+    (run / "floor.json").write_text(json.dumps(floor))
+    fig = _draw(plt, read_runs([run]), "iterations")
+    panels = {ax.get_title().split(",")[0]: ax for ax in fig.axes if ax.get_visible()}
+    quality = [list(line.get_ydata()) for line in panels["quality"].get_lines()]
+    coverage = [list(line.get_ydata()) for line in panels["coverage"].get_lines()]
+    plt.close(fig)
+    assert quality == [[4.0, 3.0], [2.25, 2.25]]  # the curve, then its floor
+    assert coverage == [[5.0, 4.5]]  # this floor.json has no floor_coverage

@@ -289,12 +289,27 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     device: DeviceOption = SAMPLE_DEVICE,
     raw: RawOption = False,
+    samples: Annotated[
+        Path | None,
+        typer.Option(help="Score this UTF-8 file, one sample per line, against --corpus instead."),
+    ] = None,
+    seq_len: Annotated[
+        int | None,
+        typer.Option(help=f"Characters per line of --samples [default: {DEFAULTS.seq_len}]."),
+    ] = None,
 ) -> None:
-    """Score a checkpoint: js1..js4 against the training text, the validation floor, words."""
+    """Score a checkpoint (or, with --samples, a text file): js1..js4, quality and coverage,
+    word measures, and the validation floor."""
     from textgan.cli.display import scores_table
     from textgan.evaluation.evaluator import evaluate_checkpoint
     from textgan.rundir.checkpoint import latest_checkpoint, load_checkpoint
 
+    if samples is not None:
+        given = {"--run-dir": run_dir, "--checkpoint": checkpoint, "-n": n}
+        _eval_samples(samples, corpus, heldout, seq_len, as_json, given)
+        return
+    if seq_len is not None:
+        raise TextganError("--seq-len applies to --samples only: a run is scored at its own")
     eval_device = resolve_device(device)
     path = checkpoint or latest_checkpoint(run_dir or _newest_run(RUNS_ROOT))
     scores = evaluate_checkpoint(load_checkpoint(path), corpus, heldout, n, seed, eval_device,
@@ -303,6 +318,32 @@ def eval_command(
         sys.stdout.write(json.dumps({"checkpoint": str(path), **scores}) + "\n")
     else:
         console.print(scores_table(scores, f"{path}: {scores.pop('samples')} samples"))
+
+
+def _eval_samples(
+    samples: Path,
+    corpus: Path | None,
+    heldout: Path | None,
+    seq_len: int | None,
+    as_json: bool,
+    given: dict[str, Any],
+) -> None:
+    """`eval --samples`: the file scored against --corpus; options about a run are refused."""
+    from textgan.cli.display import scores_table
+    from textgan.evaluation.sample_file import evaluate_sample_file
+
+    for flag, value in given.items():
+        if value is not None:
+            raise TextganError(
+                f"{flag} does not apply to --samples, which scores a file, not a run"
+            )
+    if corpus is None:
+        raise TextganError("--samples needs --corpus, the text to score the samples against")
+    scores = evaluate_sample_file(samples, corpus, heldout, seq_len)
+    if as_json:
+        sys.stdout.write(json.dumps({"file": str(samples), **scores}) + "\n")
+    else:
+        console.print(scores_table(scores, f"{samples}: {scores.pop('samples')} samples"))
 
 
 @command("plot")

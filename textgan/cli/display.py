@@ -31,7 +31,8 @@ from textgan.rundir import records
 from textgan.training.loop import STOPPED_BY_MINUTES, RunInfo, StepStats, TrainResult
 
 EVAL_COLUMNS = {
-    **{key: key for key in records.JS}, records.WORD_VALIDITY: "words\nok",
+    **{key: key for key in records.JS}, records.QUALITY: "quality",
+    records.COVERAGE: "coverage", records.WORD_VALIDITY: "words\nok",
     records.in_test(4): "in-test-4", records.DISTINCT: "distinct", records.COPIED: "copied",
     records.CRITIC_TRAIN: "critic\ntrain", records.CRITIC_HELDOUT: "critic\nheld-out",
     records.CRITIC_GAP: "critic\ngap",
@@ -131,7 +132,7 @@ def eval_table(
     for title in EVAL_COLUMNS.values():
         table.add_column(title, justify="right")
     if floor:
-        cells = [_fmt(floor.get(records.floor(k))) if k in records.JS else "" for k in EVAL_COLUMNS]
+        cells = [_fmt(floor.get(records.floor(k))) for k in EVAL_COLUMNS]
         table.add_row("floor", *cells, style="dim")
     for record in evaluations:
         cells = (_fmt(record.get(k)) for k in EVAL_COLUMNS)
@@ -235,6 +236,7 @@ MISSING = "—"  # a figure or option a run has no value for
 COMPARE_ROWS = {
     "iterations": "iterations done", "minutes": "minutes trained",
     **{key: f"{key} last / best" for key in records.JS},
+    records.QUALITY: "quality", records.COVERAGE: "coverage",
     records.WORD_VALIDITY: "words ok",
     **{records.in_test(n): f"in-test-{n}" for n in records.NGRAM_ORDERS},
     records.DISTINCT: "distinct", records.COPIED: "copied", records.CRITIC_GAP: "critic gap",

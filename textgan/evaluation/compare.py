@@ -20,8 +20,8 @@ GROUPING_IGNORED = (
     *(o for o in RESUMABLE_OPTIONS if o not in (*LEARNING_RATES, "g_ema", "g_ema_start")),
     "engine", "minutes", "seed",
 )  # fmt: skip
-LAST_SCORES = (records.WORD_VALIDITY, *records.IN_TEST, records.DISTINCT, records.COPIED,
-               records.CRITIC_GAP)  # fmt: skip
+LAST_SCORES = (records.QUALITY, records.COVERAGE, records.WORD_VALIDITY, *records.IN_TEST,
+               records.DISTINCT, records.COPIED, records.CRITIC_GAP)  # fmt: skip
 FIGURES = (
     "iterations", "minutes", *(f"{key}_last" for key in records.JS),
     *(f"{key}_best" for key in records.JS), *LAST_SCORES,

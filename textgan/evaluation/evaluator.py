@@ -1,10 +1,12 @@
-"""Scoring a generator the paper's way (js1..js4) plus word-level measures."""
+"""Scoring a generator the paper's way (js1..js4), by quality and coverage (language.py), and by
+word-level measures."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -13,6 +15,7 @@ from textgan.data.corpus import EncodedCorpus, encode_corpus
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
 from textgan.evaluation.critic_estimate import CriticBatches, critic_estimates
+from textgan.evaluation.language import corpus_language, language_floor, language_scores
 from textgan.evaluation.metrics import js_scores
 from textgan.evaluation.reference import EvalReference, corpus_reference, evaluate
 from textgan.evaluation.sampling import generate_ids, load_generator
@@ -26,7 +29,7 @@ FLOOR_LINES = PAPER_EVAL_LINES  # held-out lines the validation floor scores
 
 @dataclass(frozen=True)
 class Evaluation:
-    scores: dict[str, float]  # js1..js4, word_validity, in_test1..4, distinct, copied
+    scores: dict[str, float]  # js1..js4, quality, coverage, the word measures
     samples: list[str]
 
 
@@ -41,14 +44,22 @@ class Evaluator:
         self.critic_batches = CriticBatches.of(encoded.ids, encoded.heldout_ids, n_samples, seed,
                                                len(encoded.vocab))  # fmt: skip
         self.reference: EvalReference = corpus_reference(encoded)
+        self.language = corpus_language(encoded)
         # validation floor: real held-out text against the model of all training lines
         floor = js_scores(encoded.heldout_ids[:FLOOR_LINES], self.reference.chars)
+        floor |= language_floor(self.language)
         self.floor = {records.floor(k): v for k, v in floor.items()}
 
     def __call__(self, generator: nn.Module, seed: int) -> Evaluation:
         ids = generate_ids(generator, self.n_samples, seed=seed).numpy()  # (n, L)
+        return self.score(ids)
+
+    def score(self, ids: np.ndarray) -> Evaluation:
+        """All measures of samples given as ids (n, L) in this corpus's vocabulary."""
         samples = [self.vocab.decode(row) for row in ids.tolist()]
-        return Evaluation(evaluate(ids, samples, self.reference), samples)
+        scores = evaluate(ids, samples, self.reference)
+        js = {key: scores.pop(key) for key in records.JS}  # quality and coverage come next
+        return Evaluation({**js, **language_scores(ids, self.language), **scores}, samples)
 
     def critic_estimates(
         self, generator: nn.Module, critic: nn.Module, objective: Objective, seed: int
@@ -68,7 +79,19 @@ def evaluate_checkpoint(
 ) -> dict[str, float]:
     """All measures and the validation floor for a loaded checkpoint, its samples generated
     on device (only the generator moves there) by the average of the generator's weights where
-    the run kept one (--g-ema), unless raw.
+    the run kept one (--g-ema), unless raw; the text and n as checkpoint_evaluator's."""
+    generator, _ = load_generator(checkpoint, device, raw=raw)
+    evaluator = checkpoint_evaluator(checkpoint, corpus, heldout, n)
+    return {"samples": evaluator.n_samples, **evaluator(generator, seed).scores, **evaluator.floor}
+
+
+def checkpoint_evaluator(
+    checkpoint: Checkpoint,
+    corpus: str | Path | None = None,
+    heldout: str | Path | None = None,
+    n: int | None = None,
+) -> Evaluator:
+    """The Evaluator of a loaded checkpoint's run, scoring n samples.
 
     The corpus and held-out text default to the ones the run was trained with (the same
     split: same file, seed and --holdout), encoded with the checkpoint's own vocabulary; n, the
@@ -82,10 +105,8 @@ def evaluate_checkpoint(
     heldout = heldout if heldout is not None else checkpoint.heldout
     if corpus is None:
         raise TextganError("the checkpoint does not name its corpus: pass --corpus")
-    generator, vocab = load_generator(checkpoint, device, raw=raw)
     encoded = encode_corpus(corpus, config.seq_len, config.max_vocab, heldout=heldout,
                             holdout=config.holdout, seed=seed_of(config.seed, "held-out lines"),
-                            vocab=vocab,
-                            max_lines=config.max_lines, other_text=True)  # fmt: skip
-    evaluator = Evaluator(encoded, n, config.seed)
-    return {"samples": n, **evaluator(generator, seed).scores, **evaluator.floor}
+                            vocab=Vocab(checkpoint.vocab), max_lines=config.max_lines,
+                            other_text=True)  # fmt: skip
+    return Evaluator(encoded, n, config.seed)

@@ -1,9 +1,9 @@
 """Training curves of one run or several in one PNG: js1..js4 against each run's validation
-floor, the losses, and the critic's estimate on training and held-out text where logged."""
+floor, quality and coverage (against theirs), the losses, and the critic's estimate on training
+and held-out text where logged."""
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +11,18 @@ from typing import Any
 
 from textgan.errors import TextganError
 from textgan.evaluation.compare import GROUPING_IGNORED, read_config, run_labels, seed_groups
+from textgan.evaluation.figure import pyplot, write_png
 from textgan.rundir import records, runlog
-from textgan.runtime.fileio import atomic_open
 
 X_LABELS = {"iterations": "iteration", "minutes": "minutes of training"}
 X_CHOICES = tuple(X_LABELS)
 JS = records.JS
-# (title, keys): a panel is drawn when some run logged its first key; a second key is dotted
+# (title, keys): a panel is drawn when some run logged its first key; a second key is dotted; a
+# run's floor of the key (floor.json), where it has one, is dashed
+LANGUAGE_PANELS = (
+    ("quality, bits/char (dashed: validation floor)", (records.QUALITY,)),
+    ("coverage, bits/char (dashed: validation floor)", (records.COVERAGE,)),
+)
 LOSS_PANELS = (
     ("critic loss", (records.CRITIC_LOSS,)),
     ("generator loss", (records.GENERATOR_LOSS,)),
@@ -53,20 +58,10 @@ def plot_runs(
     if not run_dirs:
         raise TextganError("no run to plot")
     runs = read_runs(run_dirs, group_seeds)
-    plt = _pyplot()
+    plt = pyplot()
     fig = _draw(plt, runs, x)
     fig.suptitle(str(run_dirs[0]) if len(run_dirs) == 1 else f"{len(run_dirs)} runs")
-    png = io.BytesIO()
-    try:
-        fig.savefig(png, format="png", dpi=100)
-    finally:
-        plt.close(fig)
-    try:
-        with atomic_open(out, "wb") as f:
-            f.write(png.getvalue())
-    except OSError as err:
-        raise TextganError(f"cannot write {out}: {err.strerror or err}") from err
-    return out
+    return write_png(plt, fig, out)
 
 
 def read_runs(run_dirs: list[Path], group_seeds: bool = False) -> list[RunCurves]:
@@ -110,22 +105,12 @@ def _labels_and_groups(
     return labels, group_of
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise TextganError('plotting needs matplotlib: pip install "textgan[plot]"') from err
-    return plt
-
-
 def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
     """The figure: a row of js1..js4 panels, then the loss panels that some run logged."""
     from matplotlib.lines import Line2D
 
-    losses = [(t, k) for t, k in LOSS_PANELS if any(k[0] in r for run in runs for r in run.records)]
+    losses = [(t, k) for t, k in (*LANGUAGE_PANELS, *LOSS_PANELS)
+              if any(k[0] in r for run in runs for r in run.records)]  # fmt: skip
     rows = 1 + math.ceil(len(losses) / COLUMNS)
     fig, axes = plt.subplots(rows, COLUMNS, figsize=(4.2 * COLUMNS, 3.4 * rows + 0.8),
                              squeeze=False)  # fmt: skip
@@ -137,8 +122,7 @@ def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
             ax.plot(*_curve(run.records, x, key), color=colour)
             if any(records.raw(key) in r for r in run.records):  # the generator beside its average
                 ax.plot(*_curve(run.records, x, records.raw(key)), color=colour, linestyle=":")
-            if records.floor(key) in run.floor:
-                ax.axhline(run.floor[records.floor(key)], color=colour, linestyle="--", linewidth=1)
+            _floor_line(ax, run, key, colour)
         raw = any(records.raw(key) in r for run in runs for r in run.records)
         note = "; dotted: without the average" if raw else ""
         ax.set(title=f"{key} (dashed: validation floor{note})", xlabel=X_LABELS[x], ylim=(0, 1))
@@ -147,6 +131,7 @@ def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
         for run, colour in zip(runs, colours, strict=True):
             for key, style in zip(keys, ("-", ":"), strict=False):
                 ax.plot(*_curve(run.records, x, key), color=colour, linestyle=style)
+            _floor_line(ax, run, keys[0], colour)
         if keys == (records.CRITIC_GAP,):
             ax.axhline(0, color="grey", linewidth=0.8)  # above it the critic overfits
         ax.set(title=title, xlabel=X_LABELS[x])
@@ -157,6 +142,12 @@ def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
     fig.legend(handles, list(legend.values()), loc="lower center", ncol=columns)
     fig.tight_layout(rect=(0, 0.03 + 0.03 * math.ceil(len(legend) / columns), 1, 0.96))
     return fig
+
+
+def _floor_line(ax: Any, run: RunCurves, key: str, colour: Any) -> None:
+    """The run's validation floor of key, dashed, where its floor.json has one."""
+    if records.floor(key) in run.floor:
+        ax.axhline(run.floor[records.floor(key)], color=colour, linestyle="--", linewidth=1)
 
 
 def legend_columns(labels: list[str], width: float) -> int:

@@ -50,3 +50,6 @@ JS = tuple(js(n) for n in NGRAM_ORDERS)
 IN_TEST = tuple(in_test(n) for n in NGRAM_ORDERS)
 SAMPLE_SCORES = (*JS, WORD_VALIDITY, *IN_TEST, DISTINCT, COPIED)
 CRITIC_SCORES = (CRITIC_TRAIN, CRITIC_HELDOUT, CRITIC_GAP)
+# bits per character under smoothed character n-gram models (evaluation/language.py)
+QUALITY = "quality"  # the samples under a model of the training text: how real they look
+COVERAGE = "coverage"  # held-out text under a model of the samples: how much of it they cover

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,7 @@ def compare_runs(run_dirs: list[Path], group_seeds: bool = False) -> list[dict[s
     standard deviation (None below two values); its `options` leave out `seed`, and an option
     the merged runs disagree on (only a GROUPING_IGNORED one can) is the list of their values.
     """
-    configs = [read_config(Path(run_dir)) for run_dir in run_dirs]
+    configs = [runlog.read_config(Path(run_dir)) for run_dir in run_dirs]
     figures = [run_figures(Path(run_dir)) for run_dir in run_dirs]
     options = run_label_options(configs)
     if not group_seeds:
@@ -84,20 +83,6 @@ def compare_runs(run_dirs: list[Path], group_seeds: bool = False) -> list[dict[s
         runs = [str(run_dirs[i]) for i in group]
         rows.append(_merged_row(runs, [options[i] for i in group], [figures[i] for i in group]))
     return rows
-
-
-def read_config(run_dir: Path) -> dict[str, Any]:
-    """A run's config.json: {"corpus": ..., **TrainConfig fields}."""
-    path = run_dir / runlog.CONFIG
-    if not path.is_file():
-        raise TextganError(f"{run_dir} is not a run directory: it has no {runlog.CONFIG}")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise TextganError(f"cannot read {path}: {err}") from err
-    if not isinstance(config, dict):
-        raise TextganError(f"{path} is not a JSON object")
-    return config
 
 
 def run_figures(run_dir: Path) -> dict[str, Any]:

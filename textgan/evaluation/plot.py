@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textgan.errors import TextganError
-from textgan.evaluation.compare import GROUPING_IGNORED, read_config, run_labels, seed_groups
+from textgan.evaluation.compare import GROUPING_IGNORED, run_labels, seed_groups
 from textgan.evaluation.figure import pyplot, write_png
 from textgan.rundir import records, runlog
 
@@ -90,7 +90,7 @@ def _labels_and_groups(
     """Per run, its legend label and its group (numbered in order of first appearance)."""
     if len(run_dirs) == 1:
         return names, [0]
-    configs = [read_config(d) for d in run_dirs]
+    configs = [runlog.read_config(d) for d in run_dirs]
     if not group_seeds:
         return run_labels(configs, names), list(range(len(run_dirs)))
     groups = seed_groups(configs)

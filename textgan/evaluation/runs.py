@@ -3,7 +3,6 @@ stopped (rundir.status), its options that differ from the defaults and its js4."
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -124,14 +123,11 @@ def changed_options(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / runlog.CONFIG
-    if not path.is_file():
-        raise TextganError(f"not a run (no {runlog.CONFIG})")
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise TextganError(f"cannot read {runlog.CONFIG}: {err}") from err
-    if not isinstance(config, dict) or "corpus" not in config or "iters" not in config:
+        config = runlog.read_config(run_dir)
+    except runlog.NotARun as err:
+        raise TextganError(f"not a run (no {runlog.CONFIG})") from err
+    if "corpus" not in config or "iters" not in config:
         raise TextganError(f"its {runlog.CONFIG} is not a textgan run's")
     return config
 

@@ -40,6 +40,24 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return _loads(path)  # a torn last line (a run killed mid-write) is skipped
 
 
+class NotARun(TextganError):
+    """A folder without a config.json."""
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """A run's config.json: {"corpus": ..., **TrainConfig fields}; NotARun without one."""
+    path = run_dir / CONFIG
+    if not path.is_file():
+        raise NotARun(f"{run_dir} is not a run directory: it has no {CONFIG}")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TextganError(f"cannot read {path}: {err}") from err
+    if not isinstance(config, dict):
+        raise TextganError(f"{path} is not a JSON object")
+    return config
+
+
 def read_floor(run_dir: Path) -> dict[str, float]:
     path = run_dir / FLOOR
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -100,14 +100,15 @@ def build_state(
                          key=f"{run_id}/corpus")  # fmt: skip
     model_config = config.model_config(len(encoded.vocab))
     generator, critic = run_models(config, model_config, generator, critic)
-    generator, critic = generator.to(device), critic.to(device)
+    generator = generator.to(device)
+    critic = critic.to(device) if critic is not None else None  # None: a language model's run
     state = TrainState(
         config=config,
         vocab=encoded.vocab,
         generator=generator,
         critic=critic,
         opt_g=_optimizer(generator, config, config.generator_lr),
-        opt_c=_optimizer(critic, config, config.critic_lr),
+        opt_c=_optimizer(critic, config, config.critic_lr) if critic is not None else None,
         sampler=BatchSampler(
             encoded.ids, config.batch_size * world.size, device, seed_of(config.seed, "data order")
         ),

@@ -108,3 +108,21 @@ def test_a_gan_config_file_trains_a_language_model_with_loss_mle(
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())
     assert (config["critic_iters"], config["constraint"], config["dim"]) == (None, None, 8)
+
+
+def test_a_language_models_run_resumes_and_refuses_critic_options(
+    mle_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(mle_run, run)
+    corpus = mle_run.parent / "tiny.txt"
+    refused = invoke("train", corpus, "--run-dir", run, "--resume", "--iters", "7",
+                     "--critic-iters", "2")  # fmt: skip
+    assert_one_line_error(refused, "--critic-iters does not apply to --loss mle")
+    resumed = invoke("train", corpus, "--run-dir", run, "--resume", "--iters", "7",
+                     "--eval-temperature", "0.5")  # fmt: skip
+    assert resumed.exit_code == 0, resumed.output
+    config = json.loads((run / "config.json").read_text())
+    assert (config["iters"], config["eval_temperature"], config["loss"]) == (7, 0.5, "mle")

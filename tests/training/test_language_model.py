@@ -114,3 +114,15 @@ def test_a_custom_language_model_trains_samples_and_resumes(
     assert train(config(iters=6), tiny_corpus, run, resume=True, generator=make).iteration == 6
     with pytest.raises(TextganError, match="GRULanguageModel"):
         textgan.sample(run, 2)
+
+
+@pytest.mark.parametrize("lm", ["conv", "lstm"])
+def test_a_language_model_trains_under_bf16_autocast(
+    tiny_corpus: Path, tmp_path: Path, lm: str
+) -> None:
+    started, steps = [], []
+    train(config(lm=lm, precision="bf16", iters=30, eval_every=0, checkpoint_every=30),
+          tiny_corpus, tmp_path / "run", on_start=started.append, on_step=steps.append)  # fmt: skip
+    assert started[0].precision == "bf16"
+    bpc = [s.losses["train_bpc"] for s in steps]
+    assert all(math.isfinite(b) for b in bpc) and sum(bpc[-5:]) < sum(bpc[:5])

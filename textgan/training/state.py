@@ -12,7 +12,12 @@ import torch
 from torch import nn
 
 from textgan import __version__
-from textgan.config import RESUMABLE_OPTIONS, TrainConfig
+from textgan.config import (
+    CRITIC_OPTIONS,
+    RESUMABLE_OPTIONS,
+    TrainConfig,
+    critic_option_refusal,
+)
 from textgan.data.corpus import EncodedCorpus, cached_corpus, encode_corpus
 from textgan.data.sampler import BatchSampler
 from textgan.data.vocab import Vocab
@@ -235,6 +240,9 @@ def resume_config(run_dir: str | Path, **overrides: Any) -> TrainConfig:
     others, given, must equal the saved ones)."""
     saved = load_checkpoint(latest_checkpoint(Path(run_dir)))
     given = {k: v for k, v in overrides.items() if v is not None}
+    saved_config = TrainConfig.from_dict(saved.config)
+    if not saved_config.needs_critic and (refused := given.keys() & set(CRITIC_OPTIONS)):
+        raise TextganError(critic_option_refusal(sorted(refused)[0], saved_config.loss))
     _refuse_changes(TrainConfig.from_dict(saved.config).to_dict(), given)
     return TrainConfig.from_dict(saved.config | given)
 

@@ -172,7 +172,7 @@ class TrainConfig:
     def _check_objective(self) -> None:
         """Choices exist (--loss and --constraint: in the registry), and each constraint
         parameter (--gp-weight, --clip) is given only with a constraint that reads it (whose
-        default then fills it in)."""
+        default then fills it in); a loss without a critic: _check_language_model."""
         for name, choices in (("optimizer", OPTIMIZER_CHOICES), ("engine", ENGINE_CHOICES)):
             check_choice(name, getattr(self, name), choices)
         check_choice("loss", self.loss, tuple(LOSSES))

@@ -6,7 +6,7 @@ import torch
 
 from textgan.config import LM_CHOICES, ModelConfig
 from textgan.errors import TextganError
-from textgan.models.language import build_language_model
+from textgan.models.language import LANGUAGE_MODELS, build_language_model
 
 CONFIG = ModelConfig(vocab_size=7, seq_len=10, dim=16, n_blocks=2)
 
@@ -47,3 +47,7 @@ def test_a_seed_builds_the_same_weights(name: str) -> None:
 def test_an_unknown_language_model_is_refused() -> None:
     with pytest.raises(TextganError, match="--lm must be one of conv, lstm"):
         build_language_model("gpt", CONFIG)
+
+
+def test_every_lm_choice_is_a_built_in_model() -> None:
+    assert tuple(LANGUAGE_MODELS) == LM_CHOICES

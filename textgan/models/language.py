@@ -128,13 +128,16 @@ def shifted(ids: torch.Tensor, start_id: int) -> torch.Tensor:  # (B, L) → (B,
     return torch.cat([start, ids[:, :-1]], dim=1)
 
 
-LANGUAGE_MODELS: dict[str, type[nn.Module]] = {"conv": CausalConvLM, "lstm": LSTMLM}
+LANGUAGE_MODELS: dict[str, type[nn.Module]] = {
+    "conv": CausalConvLM,
+    "lstm": LSTMLM,
+}  # by LM_CHOICES
 
 
 def build_language_model(name: str, config: ModelConfig, seed: int = 0) -> nn.Module:
     """The built-in language model --lm names, initialised reproducibly from seed (convs and
     linear layers as the paper's generator; embeddings N(0, 1); the LSTM uniform ±1/√dim)."""
-    if name not in LANGUAGE_MODELS or tuple(LANGUAGE_MODELS) != LM_CHOICES:
+    if name not in LANGUAGE_MODELS:
         raise TextganError(f"--lm must be one of {', '.join(LM_CHOICES)}, got {name!r}")
     rng = torch.Generator().manual_seed(seed)
     model = LANGUAGE_MODELS[name](config)

@@ -27,6 +27,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     # critic steps the paper calls enough, and a higher learning rate.
     "cpu": {"dim": 64, "critic_iters": 5, "lr": 3e-4, "iters": 5_000},
 }
+# What each preset sets for a language model (--loss mle): its critic settings do not apply.
+# Adam with the usual language-model betas; the gradients' norm is clipped at LM_MAX_GRAD_NORM.
+LM_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"dim": 512, "lr": 1e-3, "betas": (0.9, 0.999), "iters": 200_000},
+    # one step per iteration: many more iterations than a GAN's in the same minutes
+    "cpu": {"dim": 256, "lr": 2e-3, "betas": (0.9, 0.999), "iters": 20_000},
+}
+LM_CHOICES = ("conv", "lstm")  # --lm: the causal conv stack (the default) or a 2-layer LSTM
+LM_MAX_GRAD_NORM = 1.0  # a language model's gradients are clipped to this global norm
+# the options that only a critic reads: refused with a loss that trains none, recorded as None
+CRITIC_OPTIONS = ("constraint", "gp_weight", "clip", "critic_iters", "critic_norm", "lr_critic")
+# the temperature a run's samples are drawn at unless one is given (0 = argmax), by run kind
+TEMPERATURE_BY_KIND = {"gan": 0.0, "lm": 1.0}
 PRESET_CHOICES = ("auto", "paper", "cpu")
 SAMPLE_DEVICE = "cpu"  # where sample and eval generate: seeded samples are the same everywhere
 OPTIMIZER_CHOICES = ("adam", "rmsprop")
@@ -37,7 +50,7 @@ MIN_VOCAB = 3  # pad, unk and one character
 RESUMABLE_OPTIONS = (
     "iters", "checkpoint_every", "keep", "device", "precision", "conv", "engine", "eval_every",
     "eval_samples", "minutes", "tensorboard", "lr", "lr_critic", "lr_generator", "g_ema",
-    "g_ema_start",
+    "g_ema_start", "eval_temperature",
 )  # fmt: skip
 LEARNING_RATES = ("lr", "lr_critic", "lr_generator")
 PAPER_EVAL_LINES = 640  # the paper's 10 batches of 64: samples scored, floor and held-out lines
@@ -65,7 +78,7 @@ class TrainConfig:
 
     iters: int = _option(200_000, "Total iterations (1 generator step + critic steps each).")
     batch_size: int = _option(64, "Batch size per process (torchrun: × processes).")
-    critic_iters: int = _option(10, "Critic steps per generator step.")
+    critic_iters: int | None = _option(10, "Critic steps per generator step.")
     dim: int = _option(512, "Channels of every conv.")
     n_blocks: int = _option(5, "Residual blocks per net.")
     seq_len: int = _option(32, "Characters per line.")
@@ -80,7 +93,13 @@ class TrainConfig:
     g_ema_start: int = _option(0, "Iteration from which the average averages (before: a copy).")
     betas: tuple[float, float] = (0.5, 0.9)
     loss: str = _option("wasserstein", _choices_help("The loss:", LOSSES))
-    constraint: str = _option("gp", _choices_help("How the critic is kept Lipschitz:", CONSTRAINTS))
+    lm: str | None = _option(
+        None, "The language model of --loss mle: conv (the generator's conv stack made causal) "
+        "or lstm (2 layers of --dim units).", shown="conv with mle"
+    )  # fmt: skip
+    constraint: str | None = _option(
+        "gp", _choices_help("How the critic is kept Lipschitz:", CONSTRAINTS)
+    )
     gp_weight: float | None = _option(
         None, "Penalty weight λ (gp and lp only).", shown=f"{GP_WEIGHT.default} with gp, lp"
     )
@@ -89,7 +108,9 @@ class TrainConfig:
         "with clip"
     )  # fmt: skip
     optimizer: str = _option("adam", "adam (betas 0.5, 0.9) or rmsprop (alpha 0.99).")
-    critic_norm: str = _option("none", "Normalisation in the critic's blocks: none or layer.")
+    critic_norm: str | None = _option(
+        "none", "Normalisation in the critic's blocks: none or layer."
+    )
     engine: str = _option(
         "auto", "auto (fused where it runs the configuration), fused or autograd."
     )
@@ -98,6 +119,10 @@ class TrainConfig:
     keep: int = _option(3, "Newest checkpoints kept.")
     eval_every: int = _option(100, "Iterations between evaluations (0 = off).")
     eval_samples: int = _option(PAPER_EVAL_LINES, "Samples per evaluation.")
+    eval_temperature: float | None = _option(
+        None, "Temperature of the evaluated samples (0 = argmax).",
+        shown="by run kind: 1 with mle, 0 for a GAN"
+    )  # fmt: skip
     holdout: int = _option(PAPER_EVAL_LINES, "Lines set aside without held-out text.")
     max_lines: int | None = _option(None, "Use only the first N lines of CORPUS.")
     device: str = _option("auto", "auto, cpu or cuda.")
@@ -116,7 +141,7 @@ class TrainConfig:
     )  # fmt: skip
 
     def __post_init__(self) -> None:
-        for name in ("iters", "batch_size", "critic_iters", "dim", "n_blocks", "seq_len"):
+        for name in ("iters", "batch_size", "dim", "n_blocks", "seq_len"):
             _require_positive(name, getattr(self, name))
         for name in ("noise_dim", "checkpoint_every", "keep", "eval_samples", "holdout"):
             _require_positive(name, getattr(self, name))
@@ -135,6 +160,9 @@ class TrainConfig:
             raise TextganError(f"--g-ema-start must be an iteration >= 0, got {self.g_ema_start}")
         if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
             raise TextganError(f"--minutes must be finite and positive, got {self.minutes}")
+        temperature = self.eval_temperature
+        if temperature is not None and not (math.isfinite(temperature) and temperature >= 0):
+            raise TextganError(f"--eval-temperature must be finite and >= 0, got {temperature}")
         self._check_objective()
         check_vocab_size(self.max_vocab)
         check_device_name(self.device)
@@ -144,11 +172,21 @@ class TrainConfig:
     def _check_objective(self) -> None:
         """Choices exist (--loss and --constraint: in the registry), and each constraint
         parameter (--gp-weight, --clip) is given only with a constraint that reads it (whose
-        default then fills it in)."""
-        for name, choices in (("optimizer", OPTIMIZER_CHOICES), ("engine", ENGINE_CHOICES),
-                              ("critic_norm", CRITIC_NORM_CHOICES)):  # fmt: skip
+        default then fills it in); a loss without a critic: _check_language_model."""
+        for name, choices in (("optimizer", OPTIMIZER_CHOICES), ("engine", ENGINE_CHOICES)):
             check_choice(name, getattr(self, name), choices)
         check_choice("loss", self.loss, tuple(LOSSES))
+        if not self.needs_critic:
+            self._check_language_model()
+            return
+        if self.lm is not None:
+            raise TextganError(f"--lm applies only to --loss {' or '.join(lm_losses())}, not "
+                               f"{self.loss}")  # fmt: skip
+        for name in ("critic_iters", "constraint", "critic_norm"):  # None: the default
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, _default(name))
+        _require_positive("critic_iters", self.critic_iters)
+        check_choice("critic_norm", self.critic_norm, CRITIC_NORM_CHOICES)
         check_choice("constraint", self.constraint, tuple(CONSTRAINTS))
         parameter = CONSTRAINTS[self.constraint].parameter
         for name in sorted(parameter_fields()):
@@ -160,6 +198,31 @@ class TrainConfig:
                                f"{' or '.join(readers)}, not {self.constraint}")  # fmt: skip
         if parameter is not None:  # Objective checks the value and knows the default
             object.__setattr__(self, parameter.field, self.objective().weight)  # frozen: once
+
+    def _check_language_model(self) -> None:
+        """A loss without a critic: the critic's options, unset or at their defaults (which do
+        not apply), become None; --engine fused (GAN steps only) is refused; --lm defaults to
+        conv."""
+        for name in CRITIC_OPTIONS:
+            value = getattr(self, name)
+            if value is not None and value != _default(name):
+                raise TextganError(critic_option_refusal(name, self.loss))
+            object.__setattr__(self, name, None)
+        if self.engine == "fused":
+            raise TextganError(critic_option_refusal("engine", self.loss))
+        check_choice("lm", LM_CHOICES[0] if self.lm is None else self.lm, LM_CHOICES)
+        object.__setattr__(self, "lm", LM_CHOICES[0] if self.lm is None else self.lm)
+
+    @property
+    def run_kind(self) -> str:
+        """The run's kind: gan for a run that trains a critic, lm for a language model."""
+        return "gan" if self.needs_critic else "lm"
+
+    def decoding_temperature(self, given: float | None = None) -> float:
+        """The temperature this run's samples are drawn at: given (by --temperature or
+        --eval-temperature), else its kind's (TEMPERATURE_BY_KIND: an LM's softmax as trained,
+        a GAN's argmax)."""
+        return TEMPERATURE_BY_KIND[self.run_kind] if given is None else given
 
     def objective(self) -> Objective:
         """The run's loss and constraint, with the constraint's number (λ, c) if it has one."""
@@ -183,9 +246,10 @@ class TrainConfig:
         return LOSSES[self.loss].needs_critic
 
     def model_config(self, vocab_size: int) -> ModelConfig:
+        norm = _default("critic_norm") if self.critic_norm is None else self.critic_norm
         return ModelConfig(vocab_size=vocab_size, seq_len=self.seq_len, dim=self.dim,
                            n_blocks=self.n_blocks, noise_dim=self.noise_dim,
-                           critic_norm=self.critic_norm)  # fmt: skip
+                           critic_norm=norm)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -199,6 +263,17 @@ class TrainConfig:
         if "betas" in values:
             values["betas"] = tuple(values["betas"])
         return cls(**values)
+
+
+def lm_losses() -> list[str]:
+    """The losses that train a language model (no critic): --loss mle."""
+    return [name for name, loss in LOSSES.items() if not loss.needs_critic]
+
+
+def critic_option_refusal(name: str, loss: str) -> str:
+    """Why a critic's option is refused with a loss that trains no critic."""
+    flag = "--engine fused" if name == "engine" else "--" + name.replace("_", "-")
+    return f"{flag} does not apply to --loss {loss}, which trains no critic"
 
 
 def parameter_applies(name: str, constraint: str) -> bool:
@@ -248,6 +323,13 @@ def resolve_config(preset: str, device_type: str, **overrides: Any) -> TrainConf
         preset = "paper" if device_type == "cuda" else "cpu"
     values = dict(PRESETS[preset])
     given = {k: v for k, v in overrides.items() if v is not None}
+    loss = given.get("loss", _default("loss"))
+    if loss in LOSSES and not LOSSES[loss].needs_critic:  # a preset's critic settings drop out
+        refused = [k for k in CRITIC_OPTIONS if k in given]
+        refused += ["engine"] if given.get("engine") == "fused" else []
+        if refused:
+            raise TextganError(critic_option_refusal(refused[0], loss))
+        values = dict(LM_PRESETS[preset])
     if "lr" in given:
         if {"lr_critic", "lr_generator"} <= given.keys():
             raise TextganError("--lr sets both learning rates: give it, or --lr-critic and "

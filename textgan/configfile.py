@@ -14,9 +14,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from textgan.config import TrainConfig, parameter_applies
+from textgan.config import CRITIC_OPTIONS, TrainConfig, parameter_applies
 from textgan.errors import TextganError
-from textgan.objectives.registry import parameter_fields
+from textgan.objectives.registry import LOSSES, parameter_fields
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -80,8 +80,17 @@ def read_options_file(path: Path) -> dict[str, Any]:
 
 def merge_options(from_file: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The file's options overridden by the given (non-None) ones, less the file's values that a
-    given option makes inapplicable: `--constraint clip` drops the file's gp_weight."""
+    given option makes inapplicable: `--constraint clip` drops the file's gp_weight, `--loss mle`
+    its critic's options (and --engine fused), a GAN's --loss its --lm."""
     merged = {**from_file, **given}
+    if given.get("loss") in LOSSES:
+        language_model = not LOSSES[given["loss"]].needs_critic
+        dropped = CRITIC_OPTIONS if language_model else ("lm",)
+        if language_model and from_file.get("engine") == "fused":
+            dropped = (*dropped, "engine")
+        for name in dropped:
+            if name in from_file and name not in given:
+                del merged[name]
     for name in parameter_fields():
         decided = name in from_file and name not in given and "constraint" in given
         if decided and not parameter_applies(name, merged["constraint"]):

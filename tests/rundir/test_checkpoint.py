@@ -19,7 +19,7 @@ from textgan.rundir.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
-from textgan.rundir.schema import Checkpoint
+from textgan.rundir.schema import FORMAT_VERSION, Checkpoint
 
 CONFIG = TrainConfig(dim=8, n_blocks=1, seq_len=12, batch_size=16, critic_iters=1, iters=2,
                      checkpoint_every=1, device="cpu")  # fmt: skip
@@ -90,7 +90,7 @@ def test_format_2_checkpoints_resume_as_wgan_gp_runs(
     saved = load_checkpoint(run)
     old = written_as(as_format_2(saved), tmp_path / "old2" / run.name)
     upgraded = load_checkpoint(old)
-    assert upgraded.to_payload()["format_version"] == 3
+    assert upgraded.to_payload()["format_version"] == FORMAT_VERSION
     assert upgraded["models"] == saved["models"] == BUILTIN_MODELS
     config = TrainConfig.from_dict(upgraded["config"])
     assert (config.loss, config.constraint, config.gp_weight) == ("wasserstein", "gp", 10.0)
@@ -139,7 +139,7 @@ def test_format_1_checkpoints_are_read_with_their_conv_weights_reordered(
     saved = load_checkpoint(run)
     old = written_as(as_format_1(saved), tmp_path / "old" / run.name)
     upgraded = load_checkpoint(old)
-    assert upgraded.to_payload()["format_version"] == 3
+    assert upgraded.to_payload()["format_version"] == FORMAT_VERSION
     for net, optimizer in (("generator", "opt_g"), ("critic", "opt_c")):
         for key, value in saved[net].items():
             assert torch.equal(upgraded[net][key], value), key
@@ -200,3 +200,18 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TextganError, match="not a safe"):
         load_checkpoint(path)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_format_3_checkpoints_load_as_the_gan_runs_they_are(
+    run: Path, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """Format 3 predates language models (--lm) and --eval-temperature: its runs are GANs that
+    sample and resume as before."""
+    saved = load_checkpoint(run)
+    config = {k: v for k, v in saved["config"].items() if k not in ("lm", "eval_temperature")}
+    old = written_as({**saved.to_payload(), "format_version": 3, "config": config},
+                     tmp_path / "old3" / run.name)  # fmt: skip
+    upgraded = load_checkpoint(old)
+    assert upgraded.to_payload()["format_version"] == FORMAT_VERSION == 4
+    assert upgraded.critic is not None and TrainConfig.from_dict(upgraded.config).needs_critic
+    assert_samples_and_resumes_as(old, run, tiny_corpus)

@@ -257,3 +257,27 @@ def test_every_rank_stops_by_minutes_at_rank_0s_iteration(tiny_corpus: Path, tmp
     stopped = [(tmp_path / f"stopped{rank}.txt").read_text() for rank in (0, 1)]
     assert stopped == ["3 minutes", "3 minutes"]
     assert [p.name for p in (tmp_path / "run").glob("ckpt-*.pt")] == ["ckpt-0000003.pt"]
+
+
+def test_a_torchrun_language_model_trains_as_one_process_on_the_whole_batch(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """--loss mle under torchrun: two ranks of 8 lines train the weights one process trains on
+    the 16 lines of each global batch (gradients averaged, then clipped, then one step)."""
+    from typer.testing import CliRunner
+
+    from textgan.cli.app import app
+
+    options = ["--loss", "mle", "--device", "cpu", "--precision", "fp32", "--dim", "8",
+               "--n-blocks", "1", "--seq-len", "12", "--iters", "3", "--eval-every", "3",
+               "--eval-samples", "16", "--checkpoint-every", "3"]  # fmt: skip
+    run_torchrun(["-m", "textgan", "train", str(tiny_corpus), *options, "--batch-size", "8",
+                  "--run-dir", "ddp"], tmp_path)  # fmt: skip
+    single = CliRunner().invoke(app, ["train", str(tiny_corpus), *options, "--batch-size", "16",
+                                      "--run-dir", str(tmp_path / "one")])  # fmt: skip
+    assert single.exit_code == 0, single.output
+    both = [load_checkpoint(tmp_path / run / "ckpt-0000003.pt") for run in ("ddp", "one")]
+    assert both[0].critic is None
+    for key, value in both[1].generator.items():
+        torch.testing.assert_close(both[0].generator[key], value, rtol=1e-4, atol=1e-6)
+    assert "heldout_bpc" in (tmp_path / "ddp" / "metrics.jsonl").read_text()

@@ -19,7 +19,14 @@ from rich.markup import escape
 from rich.text import Text
 
 from textgan import __version__
-from textgan.config import PRESETS, RUNS_ROOT, SAMPLE_DEVICE, TrainConfig, resolve_config
+from textgan.config import (
+    LM_PRESETS,
+    PRESETS,
+    RUNS_ROOT,
+    SAMPLE_DEVICE,
+    TrainConfig,
+    resolve_config,
+)
 from textgan.errors import TextganError
 from textgan.runtime.device import keep_freed_memory, resolve_device
 from textgan.runtime.fileio import atomic_write_text
@@ -44,12 +51,12 @@ FROM_PRESET = "from --preset"
 PANELS: dict[str, tuple[str, ...]] = {
     "Run": ("config_file", "preset", "run_dir", "resume", "seed", "checkpoint_every", "keep",
             "tensorboard"),
-    "Model": ("dim", "n_blocks", "seq_len", "critic_norm"),
+    "Model": ("dim", "n_blocks", "seq_len", "critic_norm", "lm"),
     "Objective": ("loss", "constraint", "gp_weight", "clip", "optimizer", "lr", "lr_critic",
                   "lr_generator", "g_ema", "g_ema_start"),
     "Schedule": ("iters", "critic_iters", "batch_size", "minutes"),
     "Data": ("heldout", "holdout", "max_lines", "max_vocab"),
-    "Evaluation": ("eval_every", "eval_samples"),
+    "Evaluation": ("eval_every", "eval_samples", "eval_temperature"),
     "Hardware": ("device", "precision", "conv", "engine"),
 }  # fmt: skip
 PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
@@ -110,7 +117,8 @@ def _config_options(fn: Callable[..., None]) -> Callable[..., None]:
     **options, None when not given (the file's, the preset's or the config's value then).
     Every option goes into its PANELS panel, and the options are ordered by panel."""
     types = typing.get_type_hints(TrainConfig)
-    preset_keys = {key for values in PRESETS.values() for key in values}
+    preset_keys = {key for table in (PRESETS, LM_PRESETS) for values in table.values()
+                   for key in values}  # fmt: skip
     options = []
     for f in dataclasses.fields(TrainConfig):
         if "help" not in f.metadata:
@@ -174,7 +182,8 @@ def train_command(
     ] = None,
     **options: Any,
 ) -> None:
-    """Train a WGAN-GP on the lines of CORPUS, cut or padded to --seq-len characters."""
+    """Train a WGAN-GP (or, with --loss mle, a character language model) on the lines of
+    CORPUS, cut or padded to --seq-len characters."""
     # imported here: Ctrl-C while importing is clean
     from textgan.cli.display import TrainingDisplay, done_line
     from textgan.training.loop import train
@@ -251,13 +260,18 @@ def sample_command(
     checkpoint: CheckpointOption = None,
     seed: Annotated[int | None, typer.Option(help="Seed for repeatable samples.")] = None,
     temperature: Annotated[
-        float, typer.Option(help="0 = argmax; > 0 draws from the softmax.")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            help="0 = argmax (greedy); > 0 draws from the softmax.",
+            show_default="by run kind: 1 for an mle run, 0 for a GAN",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the lines to this file.")] = None,
     device: DeviceOption = SAMPLE_DEVICE,
     raw: RawOption = False,
 ) -> None:
-    """Print generated lines, decoded by argmax (one line per sample, padding stripped)."""
+    """Print generated lines (one per sample, padding stripped): a GAN's by argmax, a language
+    model's drawn character by character, unless --temperature says otherwise."""
     from textgan.evaluation.sampling import sample
 
     sample_device = resolve_device(device)

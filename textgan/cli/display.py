@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from textgan import __version__
-from textgan.config import TrainConfig
+from textgan.config import CRITIC_OPTIONS, TrainConfig
 from textgan.evaluation.compare import option_text
 from textgan.evaluation.runs import status_text
 from textgan.rundir import records
@@ -37,15 +37,21 @@ EVAL_COLUMNS = {
     records.CRITIC_TRAIN: "critic\ntrain", records.CRITIC_HELDOUT: "critic\nheld-out",
     records.CRITIC_GAP: "critic\ngap",
 }  # fmt: skip
+LM_EVAL_COLUMNS = {  # a language model's run: its held-out cross-entropy where the critic's are
+    **{k: v for k, v in EVAL_COLUMNS.items() if k not in records.CRITIC_SCORES},
+    records.HELDOUT_BPC: "held-out\nbpc",
+}  # fmt: skip
 LOSS_LABELS = {
     records.CRITIC_LOSS: "critic",
     records.GENERATOR_LOSS: "gen",
     records.WASSERSTEIN: "W",
     records.GP: "gp",
+    records.TRAIN_BPC: "bpc",
 }  # the progress bar's names
 EVAL_ROWS_SHOWN = 6
 # how the start table shows an option left unset (else "all")
-NONE_SHOWN = {"minutes": "no limit", "lr_critic": "--lr", "lr_generator": "--lr"}
+NONE_SHOWN = {"minutes": "no limit", "lr_critic": "--lr", "lr_generator": "--lr",
+              "eval_temperature": "by run kind", "lm": "none (a GAN)"}  # fmt: skip
 
 
 class _Rate(ProgressColumn):
@@ -88,6 +94,7 @@ class TrainingDisplay:
             self.console.print(f"learning rates changed on resume: {info.rates_changed}")
         self.floor, self.samples = info.floor, info.config.eval_samples
         self.scored = scored_generator(info.config)
+        self.language_model = not info.config.needs_critic
         self.task = self.progress.add_task(
             "train", total=info.config.iters, completed=info.start_iteration, losses=""
         )
@@ -106,7 +113,8 @@ class TrainingDisplay:
     def _renderable(self) -> Group:
         if not self.floor and not self.evals:
             return Group(self.progress)
-        table = eval_table(self.evals, self.floor, self.samples, self.scored)
+        table = eval_table(self.evals, self.floor, self.samples, self.scored,
+                           language_model=self.language_model)  # fmt: skip
         return Group(table, self.progress)
 
 
@@ -124,18 +132,24 @@ def eval_table(
     floor: dict[str, float],
     samples: int,
     scored: str = "the generator",
+    *,
+    language_model: bool = False,
 ) -> Table:
-    table = Table(title=f"evaluation ({samples} samples of {scored}; critic: its estimate on "
-                  "training and on held-out text)", title_justify="left", box=box.SIMPLE_HEAD,
-                  padding=(0, 0))  # fmt: skip
+    """The latest evaluations under the floor: a GAN's with its critic's estimates, a language
+    model's with its held-out bits per character."""
+    columns = LM_EVAL_COLUMNS if language_model else EVAL_COLUMNS
+    last = ("held-out bpc: its cross-entropy on held-out text" if language_model
+            else "critic: its estimate on training and on held-out text")  # fmt: skip
+    table = Table(title=f"evaluation ({samples} samples of {scored}; {last})",
+                  title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0))  # fmt: skip
     table.add_column("iteration", justify="right")
-    for title in EVAL_COLUMNS.values():
+    for title in columns.values():
         table.add_column(title, justify="right")
     if floor:
-        cells = [_fmt(floor.get(records.floor(k))) for k in EVAL_COLUMNS]
+        cells = [_fmt(floor.get(records.floor(k))) for k in columns]
         table.add_row("floor", *cells, style="dim")
     for record in evaluations:
-        cells = (_fmt(record.get(k)) for k in EVAL_COLUMNS)
+        cells = (_fmt(record.get(k)) for k in columns)
         table.add_row(str(record[records.ITERATION]), *cells)
     return table
 
@@ -153,10 +167,14 @@ def config_table(info: RunInfo) -> Table:
     kind = "resuming" if info.resumed else "new"
     table = Table(title=f"textgan {__version__}: {kind} run {info.run_dir}", show_header=False,
                   title_justify="left")  # fmt: skip
+    config = info.config
     rows = {
         k.replace("_", "-"): str(v) if v is not None else NONE_SHOWN.get(k, "all")
-        for k, v in info.config.to_dict().items()
+        for k, v in config.to_dict().items()
+        if not (v is None and k in CRITIC_OPTIONS and not config.needs_critic)  # no critic
     }
+    rates = (f"critic {config.critic_lr:g}, generator {config.generator_lr:g}"
+             if config.needs_critic else f"language model {config.generator_lr:g}")  # fmt: skip
     rows |= {
         "device": str(info.device),
         "processes": f"{info.world_size} (batch {info.world_size * info.config.batch_size} in all)",
@@ -168,8 +186,7 @@ def config_table(info: RunInfo) -> Table:
         "corpus encoding": _corpus_encoding(info),
         "vocabulary": str(info.vocab_size),
         "start iteration": str(info.start_iteration),
-        "learning rates": f"critic {info.config.critic_lr:g}, generator "
-        f"{info.config.generator_lr:g}",
+        "learning rates": rates,
         "scored": scored_generator(info.config),
     }
     for key, value in rows.items():

@@ -46,7 +46,7 @@ class AutogradEngine:
         real = one_hot(real_ids, fake.shape[-1], fake.dtype)  # (B, L, V)
         with self._autocast(fake.device):
             parts = critic_loss(self.critic, real, fake, alpha=alpha, objective=self.objective)
-        grads = _named_grads(parts.loss, self.critic, "critic")
+        grads = named_grads(parts.loss, self.critic, "critic")
         return CriticLoss(parts.loss.detach(), parts.wasserstein, parts.gp), grads
 
     def generator_grads(self, noise: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -54,7 +54,7 @@ class AutogradEngine:
         critic is scored through and gets none)."""
         with self._autocast(noise.device):
             loss = generator_loss(self.critic, self.generator(noise), self.objective)
-        return loss.detach(), _named_grads(loss, self.generator, "generator")
+        return loss.detach(), named_grads(loss, self.generator, "generator")
 
     def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         if self.dtype != torch.bfloat16:
@@ -62,7 +62,7 @@ class AutogradEngine:
         return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def _named_grads(loss: torch.Tensor, module: nn.Module, role: str) -> dict[str, torch.Tensor]:
+def named_grads(loss: torch.Tensor, module: nn.Module, role: str) -> dict[str, torch.Tensor]:
     """d(loss)/d(parameter) for every trainable parameter of module, by name."""
     params = {name: p for name, p in module.named_parameters() if p.requires_grad}
     try:

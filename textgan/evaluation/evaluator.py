@@ -14,11 +14,13 @@ from textgan.config import PAPER_EVAL_LINES, SAMPLE_DEVICE, TrainConfig
 from textgan.data.corpus import EncodedCorpus, encode_corpus
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
+from textgan.evaluation.ancestral import CHUNK, ancestral_ids
 from textgan.evaluation.critic_estimate import CriticBatches, critic_estimates
 from textgan.evaluation.language import corpus_language, language_floor, language_scores
 from textgan.evaluation.metrics import js_scores
 from textgan.evaluation.reference import EvalReference, corpus_reference, evaluate
 from textgan.evaluation.sampling import generate_ids, load_generator
+from textgan.objectives.likelihood import bits, cross_entropy
 from textgan.objectives.losses import Objective
 from textgan.rundir import records
 from textgan.rundir.schema import Checkpoint
@@ -36,11 +38,23 @@ class Evaluation:
 class Evaluator:
     """Reference models of a corpus, built once; scores generated samples against them."""
 
-    def __init__(self, encoded: EncodedCorpus, n_samples: int, seed: int = 0) -> None:
+    def __init__(
+        self,
+        encoded: EncodedCorpus,
+        n_samples: int,
+        seed: int = 0,
+        *,
+        temperature: float = 0.0,
+        language_model: bool = False,
+    ) -> None:
         """n_samples: generated lines scored per call (a run's --eval-samples); seed: the run's
-        (it chooses the training lines the critic is scored on)."""
+        (it chooses the training lines the critic is scored on); temperature: the samples'
+        (0 = argmax); language_model: the generator is one (models/language.py), sampled
+        ancestrally, else a GAN's generator of noise."""
         self.vocab: Vocab = encoded.vocab
         self.n_samples = n_samples
+        self.temperature, self.language_model = temperature, language_model
+        self.heldout_lines = encoded.heldout_ids[:FLOOR_LINES]  # (M, L): heldout_bpc's
         self.critic_batches = CriticBatches.of(encoded.ids, encoded.heldout_ids, n_samples, seed,
                                                len(encoded.vocab))  # fmt: skip
         self.reference: EvalReference = corpus_reference(encoded)
@@ -51,8 +65,24 @@ class Evaluator:
         self.floor = {records.floor(k): v for k, v in floor.items()}
 
     def __call__(self, generator: nn.Module, seed: int) -> Evaluation:
-        ids = generate_ids(generator, self.n_samples, seed=seed).numpy()  # (n, L)
-        return self.score(ids)
+        if self.language_model:
+            length = self.heldout_lines.shape[1]
+            ids = ancestral_ids(generator, self.n_samples, length, seed, self.temperature)
+        else:
+            ids = generate_ids(generator, self.n_samples, seed, self.temperature)
+        return self.score(ids.numpy())  # (n, L)
+
+    @torch.no_grad()
+    def heldout_bpc(self, model: nn.Module) -> float:
+        """A language model's cross-entropy on the held-out lines (up to FLOOR_LINES), every
+        position, padding included, in bits per character (objectives/likelihood.py)."""
+        device, training = next(model.parameters()).device, model.training
+        model.eval()
+        ids = torch.from_numpy(self.heldout_lines.astype(np.int64)).to(device)  # (M, L)
+        nats = sum(cross_entropy(model(chunk), chunk).item() * chunk.numel()
+                   for chunk in ids.split(CHUNK))  # fmt: skip
+        model.train(training)
+        return float(bits(nats / ids.numel()))
 
     def score(self, ids: np.ndarray) -> Evaluation:
         """All measures of samples given as ids (n, L) in this corpus's vocabulary."""
@@ -79,10 +109,14 @@ def evaluate_checkpoint(
 ) -> dict[str, float]:
     """All measures and the validation floor for a loaded checkpoint, its samples generated
     on device (only the generator moves there) by the average of the generator's weights where
-    the run kept one (--g-ema), unless raw; the text and n as checkpoint_evaluator's."""
+    the run kept one (--g-ema), unless raw, at the run's evaluation temperature; the text and n
+    as checkpoint_evaluator's. A language model's run adds its heldout_bpc."""
     generator, _ = load_generator(checkpoint, device, raw=raw)
     evaluator = checkpoint_evaluator(checkpoint, corpus, heldout, n)
-    return {"samples": evaluator.n_samples, **evaluator(generator, seed).scores, **evaluator.floor}
+    scores = evaluator(generator, seed).scores
+    if evaluator.language_model:
+        scores[records.HELDOUT_BPC] = evaluator.heldout_bpc(generator)
+    return {"samples": evaluator.n_samples, **scores, **evaluator.floor}
 
 
 def checkpoint_evaluator(
@@ -109,4 +143,6 @@ def checkpoint_evaluator(
                             holdout=config.holdout, seed=seed_of(config.seed, "held-out lines"),
                             vocab=Vocab(checkpoint.vocab), max_lines=config.max_lines,
                             other_text=True)  # fmt: skip
-    return Evaluator(encoded, n, config.seed)
+    return Evaluator(encoded, n, config.seed,
+                     temperature=config.decoding_temperature(config.eval_temperature),
+                     language_model=not config.needs_critic)  # fmt: skip

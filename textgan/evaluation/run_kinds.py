@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from textgan.config import TrainConfig
 from textgan.errors import TextganError
+from textgan.evaluation.ancestral import ancestral_ids
 from textgan.evaluation.sampling import generate_ids, load_generator
 
 Sampler = Callable[[int, int, float], np.ndarray]
@@ -31,15 +33,28 @@ def gan_sampler(checkpoint: dict[str, Any], device: torch.device | str) -> Sampl
     return generate
 
 
+def language_model_sampler(checkpoint: dict[str, Any], device: torch.device | str) -> Sampler:
+    """A language model (--loss mle): ancestral sampling, character by character, at the
+    temperature (0 = greedy)."""
+    model, _ = load_generator(checkpoint, device)
+    length = checkpoint["model"]["seq_len"]
+
+    def generate(n: int, seed: int, temperature: float) -> np.ndarray:
+        return ancestral_ids(model, n, length, seed, temperature).numpy()  # (n, L)
+
+    return generate
+
+
 SAMPLERS: dict[str, Callable[[dict[str, Any], torch.device | str], Sampler]] = {
     "gan": gan_sampler,
+    "lm": language_model_sampler,
 }
 
 
 def run_kind(checkpoint: dict[str, Any]) -> str:
-    """The kind of run a loaded checkpoint comes from. Every run textgan trains today is a GAN's;
-    a kind trained otherwise is told apart here, by the checkpoint's config."""
-    return "gan"
+    """The kind of run a loaded checkpoint comes from, by its config (TrainConfig.run_kind):
+    "gan", or "lm" for a language model."""
+    return TrainConfig.from_dict(checkpoint["config"]).run_kind
 
 
 def load_sampler(checkpoint: dict[str, Any], device: torch.device | str) -> Sampler:

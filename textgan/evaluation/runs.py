@@ -108,12 +108,17 @@ def status_text(row: dict[str, Any]) -> str:
 
 def changed_options(config: dict[str, Any]) -> dict[str, Any]:
     """The run's options that differ from textgan train's defaults (a penalty weight or a
-    clipping bound compared with its default where it applies), less HIDDEN_OPTIONS."""
+    clipping bound compared with its default where it applies; a language model's with those of
+    its loss, which has no critic's), less HIDDEN_OPTIONS."""
     defaults = TrainConfig().to_dict()
     try:  # a penalty weight or clipping bound: its default where it applies, else None
-        filled = TrainConfig(constraint=config.get("constraint", defaults["constraint"]))
-        defaults |= {name: getattr(filled, name) for name in parameter_fields()}
-    except TextganError:  # a constraint this textgan does not know
+        loss = config.get("loss", defaults["loss"])
+        if not TrainConfig(loss=loss).needs_critic:
+            defaults = TrainConfig(loss=loss).to_dict() | {"loss": defaults["loss"]}
+        else:
+            filled = TrainConfig(constraint=config.get("constraint", defaults["constraint"]))
+            defaults |= {name: getattr(filled, name) for name in parameter_fields()}
+    except TextganError:  # a loss or constraint this textgan does not know
         pass
     changed = {}
     for name in option_types():

@@ -7,10 +7,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from textgan.config import SAMPLE_DEVICE, ModelConfig
+from textgan.config import SAMPLE_DEVICE, ModelConfig, TrainConfig
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
+from textgan.evaluation.ancestral import ancestral_ids
 from textgan.models.build import ModelSpec, class_name, is_custom
+from textgan.models.language import build_language_model
 from textgan.models.resnet import Generator
 from textgan.rundir.checkpoint import latest_checkpoint, load_checkpoint
 from textgan.rundir.schema import Checkpoint
@@ -28,16 +30,18 @@ def load_generator(
     checkpoint's other tensors, the optimisers' state included, stay where they were loaded):
     the average of its weights when the run kept one (--g-ema), unless raw. A run of a custom
     generator needs one of its class passed in (a module, or a factory of one from the
-    ModelConfig)."""
+    ModelConfig). A language model's run (--loss mle) holds its language model as generator."""
     config = ModelConfig(**checkpoint.model)
+    run = TrainConfig.from_dict(checkpoint.config)
     saved_class = checkpoint.models["generator"]
     if generator is None and is_custom(saved_class):
         raise TextganError(
             f"this run's generator is a custom model ({saved_class}): sample it from Python, "
             "textgan.sample(CHECKPOINT, n, generator=YourGenerator(...))"
         )
-    module = Generator(config) if generator is None else generator
-    module = module if isinstance(module, nn.Module) else module(config)
+    if generator is None:  # the built-in model of the run's kind (its weights come next)
+        generator = Generator(config) if run.needs_critic else build_language_model(run.lm, config)
+    module = generator if isinstance(generator, nn.Module) else generator(config)
     if class_name(module) != saved_class:
         raise TextganError(f"the checkpoint's generator is a {saved_class}, not a "
                            f"{class_name(module)}")  # fmt: skip
@@ -97,7 +101,7 @@ def sample(
     checkpoint: str | Path | Checkpoint,
     n: int = 20,
     seed: int | None = None,
-    temperature: float = 0.0,
+    temperature: float | None = None,
     device: torch.device | str = SAMPLE_DEVICE,
     generator: ModelSpec = None,
     raw: bool = False,
@@ -105,10 +109,17 @@ def sample(
     """n decoded lines from a checkpoint (a path, a run dir, or a loaded checkpoint), generated
     on device by the average of the generator's weights where the run kept one (--g-ema),
     unless raw; a run of a custom generator needs one of its class (or a factory) as generator.
-    A checkpoint file is loaded on the CPU and only the generator moves to device."""
+    A checkpoint file is loaded on the CPU and only the generator moves to device. A language
+    model's run samples ancestrally; temperature None: the run kind's (1 for a language model,
+    0, the argmax, for a GAN: TrainConfig.decoding_temperature)."""
     if not isinstance(checkpoint, Checkpoint):
         path = Path(checkpoint)
         checkpoint = load_checkpoint(latest_checkpoint(path) if path.is_dir() else path)
     generator, vocab = load_generator(checkpoint, device, generator, raw=raw)
-    ids = generate_ids(generator, n, seed, temperature)
+    run = TrainConfig.from_dict(checkpoint.config)
+    temperature = run.decoding_temperature(temperature)
+    if run.needs_critic:
+        ids = generate_ids(generator, n, seed, temperature)
+    else:
+        ids = ancestral_ids(generator, n, run.seq_len, seed, temperature)
     return [vocab.decode(row) for row in ids.tolist()]

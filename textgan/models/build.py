@@ -10,6 +10,7 @@ from torch import nn
 
 from textgan.config import ModelConfig, TrainConfig
 from textgan.errors import TextganError
+from textgan.models.language import LANGUAGE_MODELS, build_language_model
 from textgan.models.resnet import Critic, Generator, build_models
 from textgan.runtime.streams import seed_of
 
@@ -18,11 +19,18 @@ ModelSpec = nn.Module | Callable[[ModelConfig], nn.Module] | None  # None: the b
 
 def run_models(
     config: TrainConfig, model: ModelConfig, generator: ModelSpec = None, critic: ModelSpec = None
-) -> tuple[nn.Module, nn.Module]:
+) -> tuple[nn.Module, nn.Module | None]:
     """The generator and critic of a run. A given one is a module, or a callable that makes one
     from the run's ModelConfig (its vocab_size is known only once the corpus is read). A
     generator maps noise (B, noise_dim) to per-position probabilities (B, L, V) and has an int
-    attribute noise_dim; a critic maps (B, L, V) to scores (B,)."""
+    attribute noise_dim; a critic maps (B, L, V) to scores (B,). A run without a critic
+    (--loss mle) has a language model as its generator (models/language.py) and critic None."""
+    if not config.needs_critic:
+        if critic is not None:
+            raise TextganError(f"--loss {config.loss} trains no critic: pass no critic model")
+        if generator is None:
+            return build_language_model(config.lm, model, seed_of(config.seed, "weights")), None
+        return _resolve(generator, model, "language model"), None
     if generator is None or critic is None:
         built_generator, built_critic = build_models(model, seed_of(config.seed, "weights"))
     generator = built_generator if generator is None else _resolve(generator, model, "generator")
@@ -46,6 +54,7 @@ def _qualified(cls: type) -> str:
 
 
 BUILTIN_MODELS = {"generator": _qualified(Generator), "critic": _qualified(Critic)}
+BUILTIN_LANGUAGE_MODELS = {name: _qualified(cls) for name, cls in LANGUAGE_MODELS.items()}
 
 
 def check_classes(saved: dict[str, str], nets: dict[str, nn.Module]) -> None:
@@ -61,7 +70,7 @@ def check_classes(saved: dict[str, str], nets: dict[str, nn.Module]) -> None:
 
 def is_custom(name: str) -> bool:
     """Whether a recorded class name is a caller's model rather than a built-in one."""
-    return name not in BUILTIN_MODELS.values()
+    return name not in (*BUILTIN_MODELS.values(), *BUILTIN_LANGUAGE_MODELS.values())
 
 
 def _resolve(spec: ModelSpec, model: ModelConfig, role: str) -> nn.Module:

@@ -9,6 +9,7 @@ from textgan.objectives.constraints import CLIP, NO_CONSTRAINT, SPECTRAL_NORM
 from textgan.objectives.gan import GAN
 from textgan.objectives.hinge import HINGE
 from textgan.objectives.kinds import Constraint, Loss
+from textgan.objectives.likelihood import MLE
 from textgan.objectives.penalty import GP, LP
 from textgan.objectives.wasserstein import WASSERSTEIN
 
@@ -53,7 +54,7 @@ def _lookup(table: dict, name: str, kind: str) -> Loss | Constraint:
     return table[name]
 
 
-for _loss in (WASSERSTEIN, GAN, HINGE):
+for _loss in (WASSERSTEIN, GAN, HINGE, MLE):
     register_loss(_loss)
 for _constraint in (GP, LP, CLIP, SPECTRAL_NORM, NO_CONSTRAINT):
     register_constraint(_constraint)

@@ -12,7 +12,8 @@ CRITIC_LOSS = "critic_loss"
 GENERATOR_LOSS = "generator_loss"
 WASSERSTEIN = "wasserstein"  # E[D(real)] − E[D(fake)], the critic's estimate, for every loss
 GP = "gp"  # the unweighted penalty: only with a penalty constraint
-TRAINING = (CRITIC_LOSS, GENERATOR_LOSS, WASSERSTEIN, GP)
+TRAIN_BPC = "train_bpc"  # a language model's cross-entropy on its batch, bits per character
+TRAINING = (CRITIC_LOSS, GENERATOR_LOSS, WASSERSTEIN, GP, TRAIN_BPC)
 
 # the generator's samples
 WORD_VALIDITY = "word_validity"
@@ -23,6 +24,9 @@ COPIED = "copied"
 CRITIC_TRAIN = "critic_train"
 CRITIC_HELDOUT = "critic_heldout"
 CRITIC_GAP = "critic_gap"  # critic_train − critic_heldout: > 0 when it overfits
+
+# a language model (--loss mle) on real text
+HELDOUT_BPC = "heldout_bpc"  # its cross-entropy on held-out lines, bits per character
 
 
 def js(n: int) -> str:

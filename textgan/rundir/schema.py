@@ -14,9 +14,11 @@ from textgan.errors import TextganError
 from textgan.models.build import BUILTIN_MODELS
 
 FORMAT = "textgan-checkpoint"
-FORMAT_VERSION = 3  # 3: the run's loss, constraint, optimiser, critic norm and model classes;
-# 2: conv weights are (kernel, in, out); 1 had nn.Conv1d's (out, in, kernel)
-READABLE_VERSIONS = (1, 2, FORMAT_VERSION)
+FORMAT_VERSION = 4  # 4: a run may be a language model (--loss mle): its model is saved as the
+# generator, and it has no critic (critic and opt_c None); 3: the run's loss, constraint,
+# optimiser, critic norm and model classes; 2: conv weights are (kernel, in, out); 1 had
+# nn.Conv1d's (out, in, kernel)
+READABLE_VERSIONS = (1, 2, 3, FORMAT_VERSION)
 
 StateDict = dict[str, Any]
 
@@ -80,7 +82,8 @@ def upgrade(payload: dict[str, Any]) -> dict[str, Any]:
     """An older payload in the current format. Format 1 → 2: conv weights, and their Adam
     moments, go from (out, in, kernel) to (kernel, in, out) (the nets have no buffers, so their
     state-dict order is the optimisers' parameter order). 2 → 3: the run was WGAN-GP with Adam
-    on the built-in models, which the config's defaults for the new options already say."""
+    on the built-in models, which the config's defaults for the new options already say. 3 → 4:
+    every format-3 run trained a critic, which it holds, as format 4 says such a run does."""
     if payload["format_version"] == 1:
         for net, optimizer in (("generator", "opt_g"), ("critic", "opt_c")):
             moments = (payload.get(optimizer) or {}).get("state", {})
@@ -95,6 +98,8 @@ def upgrade(payload: dict[str, Any]) -> dict[str, Any]:
     if payload["format_version"] == 2:
         payload["models"] = dict(BUILTIN_MODELS)
         payload["format_version"] = 3
+    if payload["format_version"] == 3:
+        payload["format_version"] = 4
     return payload
 
 

@@ -17,7 +17,7 @@ import torch
 
 from textgan.config import RUNS_ROOT, TrainConfig
 from textgan.data.corpus import EncodedCorpus
-from textgan.engines.choice import build_engine, choose_engine
+from textgan.engines.choice import choose_engine
 from textgan.errors import TextganError
 from textgan.evaluation.evaluator import Evaluator
 from textgan.models.build import ModelSpec
@@ -47,9 +47,10 @@ from textgan.training.distributed import (
     main_first,
     process_group,
 )
+from textgan.training.language import run_iteration
 from textgan.training.signals import interrupted, stop_signals
 from textgan.training.state import TrainState, build_state, check_resumable, write_checkpoint
-from textgan.training.steps import Iteration, gan_iteration
+from textgan.training.steps import Iteration
 from textgan.training.tensorboard import (
     SAMPLES_SHOWN,
     TB_DIR,
@@ -148,17 +149,21 @@ def train(
     generator, critic: your own models (or callables that make them from the run's
     ModelConfig) instead of the built-in conv ResNets — a generator maps noise (B, noise_dim)
     to per-position probabilities (B, L, V) and has an int attribute noise_dim; a critic maps
-    (B, L, V) to scores (B,). To resume such a run, pass models of the same classes.
+    (B, L, V) to scores (B,). To resume such a run, pass models of the same classes. With a loss
+    that trains no critic (config.loss "mle"), generator is your language model instead: ids
+    (B, L) → logits (B, L, V), position t's from the ids before t alone (models/language.py).
 
     Every config.eval_every iterations (and at a stop by --minutes) the generator is scored
     (js1..js4 and word measures) and the critic too (critic_train, critic_heldout, critic_gap:
-    evaluation.critic_estimate); the scores go to metrics.jsonl, the samples to samples.txt, and
-    the record to on_eval. clock: seconds, the measure of the training time.
+    evaluation.critic_estimate), or a language model's held-out bits per character
+    (heldout_bpc); the scores go to metrics.jsonl, the samples to samples.txt, and the record to
+    on_eval. clock: seconds, the measure of the training time.
     Launched by torchrun, the processes train one run together; rank 0 alone writes files and
     calls the callbacks. When training stops, status.json in the run dir says why (rundir.status);
     with config.tensorboard, rank 0 also writes TensorBoard events to RUN/tb/ (tensorboard.py).
     """
-    choose_engine(config, generator, critic)  # an impossible --engine fails before any work
+    if config.needs_critic:  # an impossible --engine fails before any work
+        choose_engine(config, generator, critic)
     if config.tensorboard:
         require_tensorboard()  # before anything is written
     with (
@@ -177,9 +182,8 @@ def train(
         state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device,
                                      generator=generator, critic=critic, run_id=run_id)  # fmt: skip
         # a GAN's iteration: critic and generator steps on a gradient engine; a run that trains
-        # no critic (its loss's needs_critic) brings its own iteration, with the same loop
-        engine, engine_reason = build_engine(config, state.generator, state.critic, state.device)
-        iterate = functools.partial(gan_iteration, engine=engine)
+        # no critic (its loss's needs_critic) a language model's step, with the same loop
+        iterate, engine, engine_reason = run_iteration(state)
         evaluator = _evaluator(config, encoded, world, run_id)
         floor = evaluator.floor if evaluator is not None else {}
         _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
@@ -215,7 +219,9 @@ def _evaluator(
     full one), which the other ranks wait out outside any collective."""
     if not config.eval_every:
         return None
-    build = functools.partial(Evaluator, encoded, config.eval_samples, config.seed)
+    build = functools.partial(Evaluator, encoded, config.eval_samples, config.seed,
+                              temperature=config.decoding_temperature(config.eval_temperature),
+                              language_model=not config.needs_critic)  # fmt: skip
     return main_first(world, build, lambda: None, key=f"{run_id}/evaluation")
 
 
@@ -373,6 +379,8 @@ class _Run:
             raw = {records.raw(key): raw_scores[key] for key in records.JS}
         estimates = {} if state.critic is None else evaluator.critic_estimates(
             state.generator, state.critic, state.config.objective(), seed=seed)  # fmt: skip
+        if not state.config.needs_critic:  # a language model: its likelihood of real text
+            estimates[records.HELDOUT_BPC] = evaluator.heldout_bpc(state.scored_generator)
         record = {records.ITERATION: stats.iteration,
                   records.SECONDS: round(self.offset + stats.seconds, 3),
                   **stats.losses, **result.scores, **raw, **estimates}  # fmt: skip

@@ -12,7 +12,12 @@ import torch
 from torch import nn
 
 from textgan import __version__
-from textgan.config import RESUMABLE_OPTIONS, TrainConfig
+from textgan.config import (
+    CRITIC_OPTIONS,
+    RESUMABLE_OPTIONS,
+    TrainConfig,
+    critic_option_refusal,
+)
 from textgan.data.corpus import EncodedCorpus, cached_corpus, encode_corpus
 from textgan.data.sampler import BatchSampler
 from textgan.data.vocab import Vocab
@@ -100,14 +105,15 @@ def build_state(
                          key=f"{run_id}/corpus")  # fmt: skip
     model_config = config.model_config(len(encoded.vocab))
     generator, critic = run_models(config, model_config, generator, critic)
-    generator, critic = generator.to(device), critic.to(device)
+    generator = generator.to(device)
+    critic = critic.to(device) if critic is not None else None  # None: a language model's run
     state = TrainState(
         config=config,
         vocab=encoded.vocab,
         generator=generator,
         critic=critic,
         opt_g=_optimizer(generator, config, config.generator_lr),
-        opt_c=_optimizer(critic, config, config.critic_lr),
+        opt_c=_optimizer(critic, config, config.critic_lr) if critic is not None else None,
         sampler=BatchSampler(
             encoded.ids, config.batch_size * world.size, device, seed_of(config.seed, "data order")
         ),
@@ -234,6 +240,9 @@ def resume_config(run_dir: str | Path, **overrides: Any) -> TrainConfig:
     others, given, must equal the saved ones)."""
     saved = load_checkpoint(latest_checkpoint(Path(run_dir)))
     given = {k: v for k, v in overrides.items() if v is not None}
+    saved_config = TrainConfig.from_dict(saved.config)
+    if not saved_config.needs_critic and (refused := given.keys() & set(CRITIC_OPTIONS)):
+        raise TextganError(critic_option_refusal(sorted(refused)[0], saved_config.loss))
     _refuse_changes(TrainConfig.from_dict(saved.config).to_dict(), given)
     return TrainConfig.from_dict(saved.config | given)
 

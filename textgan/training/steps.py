@@ -67,11 +67,17 @@ def generator_step(state: TrainState, engine: Engine) -> torch.Tensor:
     set_grads(state.generator, grads)
     average_gradients(state.generator, state.world)
     state.opt_g.step()
+    step_average(state)
+    return loss
+
+
+def step_average(state: TrainState) -> None:
+    """The generator's average (--g-ema), if the run keeps one, after a generator step: a
+    copy before --g-ema-start."""
     if state.generator_ema is not None:
         config = state.config
         decay = config.g_ema if state.iteration >= config.g_ema_start else 0.0
         update_average(state.generator_ema, state.generator, decay)
-    return loss
 
 
 def generate_fakes(state: TrainState, engine: Engine, count: int) -> torch.Tensor:

@@ -5,6 +5,7 @@ checkpoint and broadcasts it (tensors by dist.broadcast), so no other machine ne
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Callable
@@ -25,7 +26,9 @@ from textgan.training.distributed import World, broadcast
 from textgan.training.state import check_resumable
 
 T = TypeVar("T")
-PLAN = "plan"  # the store key of rank 0's settled run
+# the store key of rank 0's settled run: the nth train() of each process reads the nth (a
+# caller's own process group may train several runs in one store)
+PLANS = itertools.count()
 # a run's configuration: given, or made by rank 0 alone once it knows whether the run resumes
 ConfigSource = TrainConfig | Callable[[bool], TrainConfig]
 
@@ -51,16 +54,17 @@ def settle(
 ) -> Plan:
     """Rank 0 decides (resume_if_exists: resume when the run dir holds a checkpoint) and makes
     the configuration; the other ranks receive both through the store, or its error."""
+    key = f"plan/{next(PLANS)}"
     if world.is_main:
         try:
             plan = _decide(config, corpus, run_dir, resume, resume_if_exists)
         except TextganError as err:
-            _publish(world, {"error": f"rank 0: {err}"})
+            _publish(world, key, {"error": f"rank 0: {err}"})
             raise
-        _publish(world, {"config": plan.config.to_dict(), "resume": plan.resume,
+        _publish(world, key, {"config": plan.config.to_dict(), "resume": plan.resume,
                          "run_dir": str(plan.run_dir), "run_id": plan.run_id})  # fmt: skip
         return plan
-    sent = _receive(world)
+    sent = _receive(world, key)
     if "error" in sent:
         raise peers.PeerFailed(f"stopping: {sent['error']}")
     return Plan(TrainConfig.from_dict(sent["config"]), sent["resume"], Path(sent["run_dir"]),
@@ -80,12 +84,12 @@ def _decide(
     return Plan(made, resume, directory, uuid.uuid4().hex)
 
 
-def _publish(world: World, value: dict[str, Any]) -> None:
+def _publish(world: World, key: str, value: dict[str, Any]) -> None:
     if world.store is not None:
-        world.store.set(PLAN, json.dumps(value))
+        world.store.set(key, json.dumps(value))
 
 
-def _receive(world: World) -> dict[str, Any]:
+def _receive(world: World, key: str) -> dict[str, Any]:
     store = world.store
     assert store is not None
 
@@ -93,10 +97,9 @@ def _receive(world: World) -> dict[str, Any]:
         return peers.peer_failed(store, world.size, world.rank, world.timeout,
                                  waited="rank 0 (settling the run)")  # fmt: skip
 
-    # rank 0 only reads a config and a checkpoint's head here: seconds; no heartbeat
-    peers.wait_for(store, lambda: store.check([PLAN]), beat=f"{PLAN}/beat",
-                   timeout=world.timeout, failure=failure)  # fmt: skip
-    return json.loads(store.get(PLAN).decode())
+    # rank 0 only reads a config and a checkpoint here: seconds
+    peers.wait_for(lambda: store.check([key]), timeout=world.timeout, failure=failure)
+    return json.loads(store.get(key).decode())
 
 
 def default_run_dir(corpus: str | Path, root: str | Path = RUNS_ROOT) -> Path:

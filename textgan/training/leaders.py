@@ -29,19 +29,19 @@ def main_first(
     key names this build in the store: the same on every rank, and another for every build
     (train() makes each from a run id that rank 0 draws).
 
-    They wait outside any collective, checking the store without blocking; the builder counts
-    a heartbeat there while it builds, and a waiter whose builder's heartbeat stops for
-    world.timeout seconds (it died or stopped) raises PeerFailed.
+    They wait outside any collective, checking the store without blocking, for world.timeout
+    seconds (--dist-timeout) at most: then (the builder died, stopped, or builds for longer) they
+    raise PeerFailed. (A heartbeat thread of the builder's, beating in the store, made gloo's
+    teardown abort the process at exit.)
     """
     if not world.distributed:
         return build()
     store, name = world.store, f"main_first/{key}" + (f"/node{world.node}" if per_node else "")
     assert store is not None
-    done, beat = name, f"{name}/beat"
+    done = name
     if world.is_node_leader if per_node else world.is_main:
         try:
-            with peers.heartbeat(store, beat):
-                return build()
+            return build()
         finally:
             store.set(done, "1")
     builder = f"local rank 0 of node {world.node}" if per_node else "rank 0"
@@ -57,5 +57,5 @@ def main_first(
         return peers.peer_failed(store, world.size, world.rank, world.timeout,
                                  waited=f"{builder} (building {key})")  # fmt: skip
 
-    peers.wait_for(store, ready, beat=beat, timeout=world.timeout, failure=failure)
+    peers.wait_for(ready, timeout=world.timeout, failure=failure)
     return found[0] if found else otherwise()

@@ -6,7 +6,6 @@ stopped answering), stop with that line, or with one that says whom they waited 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,7 +15,6 @@ from textgan.errors import TextganError
 
 FAILED = "failed/rank{rank}"
 POLL_SECONDS = 0.5  # how often a waiting process looks at the store
-BEAT_SECONDS = 1.0  # how often a process that others wait for says it is alive
 # what gloo's and NCCL's errors say when a peer's connection closed or a collective timed out
 _PEER_ERRORS = ("connection closed", "connection reset", "timed out", "timeout", "broken pipe",
                 "gloo", "nccl", "socket")  # fmt: skip
@@ -87,41 +85,12 @@ def peer_failed(
                       f"{timeout:g} s" + (f" ({first})" if first else ""))  # fmt: skip
 
 
-@contextlib.contextmanager
-def heartbeat(store: dist.Store, key: str) -> Iterator[None]:
-    """While the block runs, count up `key` every BEAT_SECONDS (a stopped or dead process
-    stops counting: wait_for sees it)."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        with contextlib.suppress(Exception):
-            while not stop.wait(BEAT_SECONDS):
-                store.add(key, 1)
-
-    thread = threading.Thread(target=beat, name="textgan-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 def wait_for(
-    store: dist.Store,
-    ready: Callable[[], bool],
-    *,
-    beat: str,
-    timeout: float,
-    failure: Callable[[], PeerFailed],
+    ready: Callable[[], bool], *, timeout: float, failure: Callable[[], PeerFailed]
 ) -> None:
-    """Poll until ready() is true; raise failure() once the `beat` counter (heartbeat) has not
-    moved for timeout seconds."""
-    last, deadline = -1, time.monotonic() + timeout
+    """Poll until ready() is true; raise failure() after timeout seconds."""
+    deadline = time.monotonic() + timeout
     while not ready():
-        count = store.add(beat, 0)
-        if count != last:
-            last, deadline = count, time.monotonic() + timeout
-        elif time.monotonic() > deadline:
+        if time.monotonic() > deadline:
             raise failure()
         time.sleep(POLL_SECONDS)

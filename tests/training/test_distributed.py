@@ -38,13 +38,14 @@ TEARDOWN_ABORT = "terminate called without an active exception"
 
 
 def run_torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """torchrun on args; run once more if a rank aborted in the C++ teardown of its gloo group,
-    which has happened about once in ten loaded runs (an issue of the process group's shutdown,
-    not of what the ranks computed: the tests read what they wrote before). The rerun starts as
-    the first did: what the first wrote in cwd is removed."""
+    """torchrun on args; up to twice more if a rank aborted in the C++ teardown of its gloo
+    group, which has happened about once in ten loaded runs, and in up to half of the --minutes
+    worker's runs under pytest (an issue of the process group's shutdown, not of what the ranks
+    computed: the tests read what they wrote before). A rerun starts as the first did: what
+    the first wrote in cwd is removed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     before = set(cwd.iterdir())
-    for attempt in range(2):
+    for attempt in range(3):
         if attempt:  # what the first attempt wrote goes
             for written in set(cwd.iterdir()) - before:
                 shutil.rmtree(written) if written.is_dir() else written.unlink()

@@ -50,11 +50,16 @@ MIN_VOCAB = 3  # pad, unk and one character
 RESUMABLE_OPTIONS = (
     "iters", "checkpoint_every", "keep", "device", "precision", "conv", "engine", "eval_every",
     "eval_samples", "minutes", "tensorboard", "lr", "lr_critic", "lr_generator", "g_ema",
-    "g_ema_start", "eval_temperature",
+    "g_ema_start", "eval_temperature", "dist_timeout",
 )  # fmt: skip
 LEARNING_RATES = ("lr", "lr_critic", "lr_generator")
 PAPER_EVAL_LINES = 640  # the paper's 10 batches of 64: samples scored, floor and held-out lines
 SWEEP_TEMPERATURES = (0.0, 0.5, 0.7, 0.85, 1.0)  # `textgan sweep`'s default decodings (0 = argmax)
+# Seconds a process waits for another under torchrun: the others wait in a collective while rank 0
+# evaluates and writes a checkpoint (seconds at the cpu preset, under a minute at the paper's on a
+# loaded machine), so 5 minutes leaves room for a slow disk and a busy node, and ends a job whose
+# process died or stopped 25 minutes before gloo's own 30-minute default would.
+DIST_TIMEOUT = 300.0
 RUNS_ROOT = Path("runs")  # where runs go, and where sample/eval/plot look for the newest
 
 
@@ -135,6 +140,10 @@ class TrainConfig:
         None, "Stop after the first iteration past this many minutes of training (earlier "
         "processes' time included on --resume); then evaluate and checkpoint.", shown="no limit"
     )  # fmt: skip
+    dist_timeout: float = _option(
+        DIST_TIMEOUT, "Under torchrun: seconds a process waits for another (one that failed, died "
+        "or stopped answering) before the job stops."
+    )  # fmt: skip
     tensorboard: bool = _option(
         False, "Also log to TensorBoard in RUN/tb/ (needs: pip install \"textgan[tensorboard]\").",
         shown="off"
@@ -163,6 +172,9 @@ class TrainConfig:
         temperature = self.eval_temperature
         if temperature is not None and not (math.isfinite(temperature) and temperature >= 0):
             raise TextganError(f"--eval-temperature must be finite and >= 0, got {temperature}")
+        if not (isinstance(self.dist_timeout, int | float) and math.isfinite(self.dist_timeout)
+                and self.dist_timeout > 0):  # fmt: skip
+            raise TextganError(f"--dist-timeout must be positive seconds, got {self.dist_timeout}")
         self._check_objective()
         check_vocab_size(self.max_vocab)
         check_device_name(self.device)

@@ -133,7 +133,7 @@ def test_cli_options_are_the_config_fields() -> None:
     command = get_command(app).commands["train"]
     fields = {f.name: f for f in dataclasses.fields(TrainConfig) if "help" in f.metadata}
     params = {p.name: p for p in command.params}
-    fixed = {"corpus", "run_dir", "resume", "preset", "heldout", "config_file"}
+    fixed = {"corpus", "run_dir", "resume", "resume_if_exists", "preset", "heldout", "config_file"}
     assert params.keys() - fields.keys() == fixed
     in_presets = {key for values in PRESETS.values() for key in values}
     for name, field in fields.items():

@@ -13,7 +13,7 @@ import torch.distributed as dist
 
 from textgan.config import TrainConfig
 from textgan.data import cache
-from textgan.training import distributed, loop
+from textgan.training import loop, peers
 from textgan.training.distributed import process_group
 from textgan.training.state import build_state
 
@@ -47,7 +47,7 @@ def main() -> None:
 
     for name in ("barrier", "broadcast", "broadcast_object_list", "all_reduce"):
         setattr(dist, name, timed(getattr(dist, name), collectives))
-    distributed.POLL_SECONDS = 0.05
+    peers.POLL_SECONDS = 0.05
     with process_group("cpu") as (world, device):
         if world.is_main:
             cache.save_encoding = timed(cache.save_encoding, built, SLOW)

@@ -49,15 +49,15 @@ FROM_PRESET = "from --preset"
 # The panels of `textgan train --help`, in this order, and the options in each (every option of
 # train is in one: _config_options checks).
 PANELS: dict[str, tuple[str, ...]] = {
-    "Run": ("config_file", "preset", "run_dir", "resume", "seed", "checkpoint_every", "keep",
-            "tensorboard"),
+    "Run": ("config_file", "preset", "run_dir", "resume", "resume_if_exists", "seed",
+            "checkpoint_every", "keep", "tensorboard"),
     "Model": ("dim", "n_blocks", "seq_len", "critic_norm", "lm"),
     "Objective": ("loss", "constraint", "gp_weight", "clip", "optimizer", "lr", "lr_critic",
                   "lr_generator", "g_ema", "g_ema_start"),
     "Schedule": ("iters", "critic_iters", "batch_size", "minutes"),
     "Data": ("heldout", "holdout", "max_lines", "max_vocab"),
     "Evaluation": ("eval_every", "eval_samples", "eval_temperature"),
-    "Hardware": ("device", "precision", "conv", "engine"),
+    "Hardware": ("device", "precision", "conv", "engine", "dist_timeout"),
 }  # fmt: skip
 PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
 
@@ -170,6 +170,14 @@ def train_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --run-dir.")
     ] = False,
+    resume_if_exists: Annotated[
+        bool,
+        typer.Option(
+            "--resume-if-exists",
+            help="Continue the run in --run-dir if it holds a checkpoint, else start it (implied "
+            "when torchrun restarts the workers).",
+        ),
+    ] = False,
     config_file: Annotated[
         Path | None,
         typer.Option(
@@ -188,13 +196,33 @@ def train_command(
     from textgan.cli.display import TrainingDisplay, done_line
     from textgan.training.loop import train
 
-    config = _train_config(preset, options, run_dir, resume, config_file)
+    _check_run_options(run_dir, resume, resume_if_exists, config_file)
+    # rank 0 alone reads a resumed run's configuration (or --config), once it knows whether the
+    # run resumes: under torchrun no other machine needs the run dir or the file
+    make_config = functools.partial(_train_config, preset, options, run_dir,
+                                    config_file=config_file, explicit=resume)  # fmt: skip
     keep_freed_memory()  # this process only trains: its steps' large blocks stay in its heap
     with TrainingDisplay(console) as display:
-        result = train(config, corpus, run_dir, heldout=heldout, resume=resume,
-                       on_start=display.start, on_step=display.step,
-                       on_eval=display.evaluation)  # fmt: skip
-    console.print(done_line(result, config))
+        result = train(make_config, corpus, run_dir, heldout=heldout, resume=resume,
+                       resume_if_exists=resume_if_exists, on_start=display.start,
+                       on_step=display.step, on_eval=display.evaluation)  # fmt: skip
+    console.print(done_line(result, result.config))
+
+
+def _check_run_options(
+    run_dir: Path | None, resume: bool, resume_if_exists: bool, config_file: Path | None
+) -> None:
+    """The refusals that need no file: the same on every process."""
+    if resume and resume_if_exists:
+        raise TextganError("--resume and --resume-if-exists: give one")
+    if resume and config_file is not None:
+        raise TextganError(
+            "--config cannot be used with --resume: a resumed run keeps its own "
+            "configuration (give the options it may change as flags)"
+        )
+    if (resume or resume_if_exists) and run_dir is None:
+        flag = "--resume" if resume else "--resume-if-exists"
+        raise TextganError(f"{flag} needs --run-dir (the run to continue)")
 
 
 def _train_config(
@@ -203,23 +231,23 @@ def _train_config(
     run_dir: Path | None,
     resume: bool,
     config_file: Path | None = None,
+    *,
+    explicit: bool = True,
 ) -> TrainConfig:
     """The run's configuration: a preset's values, then the --config file's, then the flags'
     (the file's values that a flag makes inapplicable dropped); a resumed run's own, with the
-    flags that may change on resume."""
+    flags that may change on resume (resumed by --resume-if-exists, not explicitly: the file's
+    options count as flags)."""
     from textgan.configfile import PRESET_KEY, merge_options, read_options_file
     from textgan.training.state import resume_config
 
-    if resume:
-        if config_file is not None:
-            raise TextganError(
-                "--config cannot be used with --resume: a resumed run keeps its own "
-                "configuration (give the options it may change as flags)"
-            )
-        if run_dir is None:
-            raise TextganError("--resume needs --run-dir (the run to continue)")
-        return resume_config(run_dir, **options)
     from_file = read_options_file(config_file) if config_file is not None else {}
+    if resume:
+        if run_dir is None or (config_file is not None and explicit):
+            _check_run_options(run_dir, True, False, config_file)
+        from_file.pop(PRESET_KEY, None)
+        given = {k: v for k, v in options.items() if v is not None}
+        return resume_config(run_dir, **merge_options(from_file, given))
     file_preset = from_file.pop(PRESET_KEY, None)
     preset = preset or file_preset or "auto"
     given = {k: v for k, v in options.items() if v is not None}

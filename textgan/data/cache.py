@@ -170,6 +170,18 @@ def load_arrays(
         return None
 
 
+def encoding_digest(vocab_proto: bytes, arrays: Sequence[np.ndarray]) -> str:
+    """A hash of an encoding's vocabulary and arrays (their shapes, dtypes and bytes): equal
+    wherever the same text was encoded with the same settings, whether or not it was cached."""
+    digest = hashlib.blake2b(vocab_proto, digest_size=16)
+    for array in arrays:
+        digest.update(f"{array.shape} {array.dtype.str};".encode())
+        flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)  # (bytes,), no copy
+        for start in range(0, flat.size, HASH_BLOCK):
+            digest.update(flat[start : start + HASH_BLOCK])
+    return digest.hexdigest()
+
+
 def manifest_digest(directory: Path) -> str | None:
     """A hash of the manifest in directory (it holds every file's hash): what a thing built from
     the cached files can be checked against; None without a manifest."""

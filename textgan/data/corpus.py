@@ -112,6 +112,11 @@ class EncodedCorpus:
     cached: bool = False  # True: loaded from the cache (read-only memory maps), not encoded now
     cache_dir: Path | None = None  # where the encoding is cached; None: it could not be
 
+    def digest(self) -> str:
+        """What another machine's encoding of the same files and settings equals."""
+        arrays = (self.ids, self.heldout_ids, self.split.aside)
+        return cache.encoding_digest(self.vocab.model_proto, arrays)
+
 
 def encode_corpus(
     corpus: str | Path,

@@ -6,16 +6,14 @@ import functools
 import math
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from textgan.config import RUNS_ROOT, TrainConfig
+from textgan.config import DIST_TIMEOUT, TrainConfig
 from textgan.data.corpus import EncodedCorpus
 from textgan.engines.choice import choose_engine
 from textgan.errors import TextganError
@@ -26,7 +24,6 @@ from textgan.rundir.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
-    load_checkpoint,
 )
 from textgan.rundir.schema import Checkpoint
 from textgan.rundir.status import (
@@ -40,16 +37,18 @@ from textgan.rundir.status import (
     write_status,
 )
 from textgan.runtime.device import training_settings
-from textgan.training.distributed import (
-    World,
-    any_rank,
-    broadcast,
-    main_first,
-    process_group,
-)
+from textgan.training.distributed import World, any_rank, broadcast, joined, process_group
 from textgan.training.language import run_iteration
+from textgan.training.launch import (
+    ConfigSource,
+    Plan,
+    on_main,
+    settle,
+    shared_checkpoint,
+)
+from textgan.training.leaders import main_first
 from textgan.training.signals import interrupted, stop_signals
-from textgan.training.state import TrainState, build_state, check_resumable, write_checkpoint
+from textgan.training.state import TrainState, build_state, write_checkpoint
 from textgan.training.steps import Iteration
 from textgan.training.tensorboard import (
     SAMPLES_SHOWN,
@@ -114,6 +113,7 @@ class RunInfo:
     rates_changed: str | None = None  # resumed with other learning rates: which, and how
 
 
+NEWEST = "newest"  # _Run.record_status: the run dir's newest checkpoint (rank 0 looks it up)
 STOPPED_AT_ITERS = "iters"  # TrainResult.stopped: the run reached --iters
 STOPPED_BY_MINUTES = "minutes"  # its --minutes budget ran out first
 
@@ -126,15 +126,17 @@ class TrainResult:
     last: StepStats | None
     seconds: float = 0.0  # the run's training time, earlier processes' (before --resume) included
     stopped: str = STOPPED_AT_ITERS  # why training ended: STOPPED_AT_ITERS or STOPPED_BY_MINUTES
+    config: TrainConfig | None = None  # the run's, as rank 0 settled it
 
 
 def train(
-    config: TrainConfig,
+    config: ConfigSource,
     corpus: str | Path,
     run_dir: str | Path | None = None,
     *,
     heldout: str | Path | None = None,
     resume: bool = False,
+    resume_if_exists: bool = False,
     on_start: Callable[[RunInfo], None] | None = None,
     on_step: Callable[[StepStats], None] | None = None,
     on_eval: Callable[[dict[str, Any]], None] | None = None,
@@ -145,6 +147,9 @@ def train(
     """Train (or, with resume, continue) a run up to config.iters iterations in total, or until
     the first iteration that ends past config.minutes of the run's training time (the clock of
     StepStats.seconds, earlier processes' time included); TrainResult.stopped says which.
+    resume_if_exists (implied when torchrun restarted the workers): resume when run_dir holds a
+    checkpoint, else start the run. config: a TrainConfig, or a function that makes it from
+    whether the run resumes (called by rank 0 alone, e.g. to read a resumed run's own).
 
     generator, critic: your own models (or callables that make them from the run's
     ModelConfig) instead of the built-in conv ResNets — a generator maps noise (B, noise_dim)
@@ -158,58 +163,86 @@ def train(
     evaluation.critic_estimate), or a language model's held-out bits per character
     (heldout_bpc); the scores go to metrics.jsonl, the samples to samples.txt, and the record to
     on_eval. clock: seconds, the measure of the training time.
-    Launched by torchrun, the processes train one run together; rank 0 alone writes files and
-    calls the callbacks. When training stops, status.json in the run dir says why (rundir.status);
+    Launched by torchrun, the processes train one run together; rank 0 alone reads and writes
+    the run dir and calls the callbacks (launch.py), and a process that fails ends the job
+    (peers.py). When training stops, status.json in the run dir says why (rundir.status);
     with config.tensorboard, rank 0 also writes TensorBoard events to RUN/tb/ (tensorboard.py).
     """
-    if config.needs_critic:  # an impossible --engine fails before any work
-        choose_engine(config, generator, critic)
-    if config.tensorboard:
-        require_tensorboard()  # before anything is written
-    with (
-        process_group(config.device) as (world, device),
-        training_settings(device, config.precision),
-    ):
-        # rank 0's run dir, and an id that names this attempt's waits in the process group
-        run_dir, run_id = broadcast(
-            (Path(run_dir) if run_dir is not None else default_run_dir(corpus), uuid.uuid4().hex),
-            world,
-        )
-        saved = load_checkpoint(latest_checkpoint(run_dir)) if resume else None
-        if saved is not None:
-            check_resumable(TrainConfig.from_dict(saved.config), config)
-            heldout = heldout if heldout is not None else saved.heldout
-        state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device,
-                                     generator=generator, critic=critic, run_id=run_id)  # fmt: skip
-        # a GAN's iteration: critic and generator steps on a gradient engine; a run that trains
-        # no critic (its loss's needs_critic) a language model's step, with the same loop
-        iterate, engine, engine_reason = run_iteration(state)
-        evaluator = _evaluator(config, encoded, world, run_id)
-        floor = evaluator.floor if evaluator is not None else {}
-        _on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
-        if on_start is not None and world.is_main:
-            on_start(RunInfo(
-                run_dir=run_dir, config=config, device=state.device,
-                precision=engine.precision, conv=engine.conv, engine=engine.name,
-                engine_reason=engine_reason, vocab_size=len(state.vocab),
-                num_lines=len(encoded.ids), start_iteration=state.iteration,
-                resumed=saved is not None, heldout_source=encoded.split.heldout_source,
-                floor=floor, corpus_cached=encoded.cached, corpus_cache_dir=encoded.cache_dir,
-                world_size=world.size, reseeded_from=state.reseeded_from,
-                rates_changed=state.rates_changed,
-            ))  # fmt: skip
-        run = _Run(state, iterate, run_dir, corpus,
-                   encoded.split.heldout_source if heldout else None, clock)  # fmt: skip
-        if config.tensorboard and world.is_main:
-            options = {"corpus": str(corpus), **config.to_dict()}
-            run.tensorboard = TensorBoardLog(run_dir, state.iteration, options)
-        try:
-            last, stopped = _loop(run, evaluator, on_step if world.is_main else None, on_eval)
-        finally:
-            if run.tensorboard is not None:
-                run.tensorboard.close()
-        return TrainResult(run_dir, state.iteration, latest_checkpoint(run_dir), last,
-                           state.seconds, stopped)  # fmt: skip
+    timeout = config.dist_timeout if isinstance(config, TrainConfig) else DIST_TIMEOUT
+    with joined(timeout) as world:
+        plan = settle(world, config, corpus, run_dir, resume=resume,
+                      resume_if_exists=resume_if_exists or world.attempt > 0)  # fmt: skip
+        if plan.config.needs_critic:  # an impossible --engine: before any work
+            choose_engine(plan.config, generator, critic)
+        if plan.config.tensorboard:
+            require_tensorboard()  # before anything is written
+        with (
+            process_group(plan.config.device, world, plan.config.dist_timeout) as (world, device),
+            training_settings(device, plan.config.precision),
+        ):
+            saved = shared_checkpoint(world, device, plan)
+            return _train(plan, world, device, saved, corpus, heldout,
+                          _Hooks(on_start, on_step, on_eval, generator, critic, clock))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    """What a caller of train() brings besides the run's settings."""
+
+    on_start: Callable[[RunInfo], None] | None
+    on_step: Callable[[StepStats], None] | None
+    on_eval: Callable[[dict[str, Any]], None] | None
+    generator: ModelSpec
+    critic: ModelSpec
+    clock: Callable[[], float]
+
+
+def _train(
+    plan: Plan,
+    world: World,
+    device: torch.device,
+    saved: Checkpoint | None,
+    corpus: str | Path,
+    heldout: str | Path | None,
+    hooks: _Hooks,
+) -> TrainResult:
+    config, run_dir, run_id = plan.config, plan.run_dir, plan.run_id
+    if saved is not None:
+        heldout = heldout if heldout is not None else saved.heldout
+    state, encoded = build_state(config, corpus, saved, heldout, world=world, device=device,
+                                 generator=hooks.generator, critic=hooks.critic,
+                                 run_id=run_id)  # fmt: skip
+    # a GAN's iteration: critic and generator steps on a gradient engine; a run that trains
+    # no critic (its loss's needs_critic) a language model's step, with the same loop
+    iterate, engine, engine_reason = run_iteration(state)
+    evaluator = _evaluator(config, encoded, world, run_id)
+    floor = evaluator.floor if evaluator is not None else {}
+    on_main(world, _prepare_run_dir, run_dir, config, corpus, floor, saved, state.iteration)
+    if hooks.on_start is not None and world.is_main:
+        hooks.on_start(RunInfo(
+            run_dir=run_dir, config=config, device=state.device,
+            precision=engine.precision, conv=engine.conv, engine=engine.name,
+            engine_reason=engine_reason, vocab_size=len(state.vocab),
+            num_lines=len(encoded.ids), start_iteration=state.iteration,
+            resumed=saved is not None, heldout_source=encoded.split.heldout_source,
+            floor=floor, corpus_cached=encoded.cached, corpus_cache_dir=encoded.cache_dir,
+            world_size=world.size, reseeded_from=state.reseeded_from,
+            rates_changed=state.rates_changed,
+        ))  # fmt: skip
+    run = _Run(state, iterate, run_dir, corpus,
+               encoded.split.heldout_source if heldout else None, hooks.clock)  # fmt: skip
+    if config.tensorboard and world.is_main:
+        options = {"corpus": str(corpus), **config.to_dict()}
+        run.tensorboard = TensorBoardLog(run_dir, state.iteration, options)
+    try:
+        on_step = hooks.on_step if world.is_main else None
+        last, stopped = _loop(run, evaluator, on_step, hooks.on_eval)
+    finally:
+        if run.tensorboard is not None:
+            run.tensorboard.close()
+    # every rank agrees that the run ended well: rank 0 sends the newest checkpoint's path
+    checkpoint = broadcast(on_main(world, latest_checkpoint, run_dir), world)
+    return TrainResult(run_dir, state.iteration, checkpoint, last, state.seconds, stopped, config)
 
 
 def _evaluator(
@@ -241,7 +274,7 @@ def _loop(
             flags = [not last.finite, bool(received), out_of_time]
             diverged, stop, timed_out = any_rank(flags, state.world, state.device)
             if diverged:
-                run.record_status(REASON_NAN, last, _newest(run.run_dir))
+                run.record_status(REASON_NAN, last, NEWEST)
                 values = ", ".join(f"{k} {v}" for k, v in last.losses.items())
                 raise TextganError(f"training diverged: non-finite loss at iteration "
                                    f"{state.iteration} ({values}); the last checkpoint is "
@@ -265,26 +298,13 @@ def _loop(
             if timed_out:
                 run.record_status(REASON_MINUTES, last, path)
                 return last, STOPPED_BY_MINUTES
-    run.record_status(REASON_ITERS, last, _newest(run.run_dir))
+    run.record_status(REASON_ITERS, last, NEWEST)
     return last, STOPPED_AT_ITERS
 
 
 def _newest(run_dir: Path) -> Path | None:
     checkpoints = list_checkpoints(run_dir)
     return checkpoints[-1] if checkpoints else None
-
-
-def _on_main(world: World, fn: Callable[..., None], *args: Any) -> None:
-    """Run fn on rank 0; its TextganError is raised on every rank (none is left waiting)."""
-    message = None
-    if world.is_main:
-        try:
-            fn(*args)
-        except TextganError as err:
-            message = str(err)
-    message = broadcast(message, world)
-    if message is not None:
-        raise TextganError(message)
 
 
 def _prepare_run_dir(
@@ -351,12 +371,14 @@ class _Run:
         self,
         reason: str,
         stats: StepStats | None,
-        checkpoint: Path | None,
+        checkpoint: Path | str | None,
         signal: str | None = None,
     ) -> None:
-        """Rank 0 writes why training stopped into the run dir (status.json)."""
+        """Rank 0 writes why training stopped into the run dir (status.json); checkpoint NEWEST:
+        the newest in the run dir."""
         if not self.state.world.is_main:
             return
+        checkpoint = _newest(self.run_dir) if checkpoint == NEWEST else checkpoint
         seconds = self.offset + stats.seconds if stats is not None else self.state.seconds
         write_status(self.run_dir, RunStatus(
             reason, self.state.iteration, self.state.config.iters, round(seconds, 3),
@@ -394,14 +416,9 @@ class _Run:
         """Rank 0 writes; every rank gets the path."""
         self.state.seconds = self.offset + stats.seconds
         path = checkpoint_path(self.run_dir, self.state.iteration)
-        _on_main(self.state.world, write_checkpoint, self.state, self.run_dir, self.corpus,
+        on_main(self.state.world, write_checkpoint, self.state, self.run_dir, self.corpus,
                  self.heldout)  # fmt: skip
         return path
-
-
-def default_run_dir(corpus: str | Path, root: str | Path = RUNS_ROOT) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{Path(corpus).stem}-{stamp}"
 
 
 def start_run_dir(

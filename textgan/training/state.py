@@ -35,7 +35,8 @@ from textgan.rundir.schema import Checkpoint
 from textgan.runtime.device import resolve_device
 from textgan.runtime.streams import restore_generator, seed_of
 from textgan.training.average import make_average
-from textgan.training.distributed import SINGLE_PROCESS, World, main_first
+from textgan.training.distributed import SINGLE_PROCESS, World, all_values
+from textgan.training.leaders import main_first
 
 
 @dataclass
@@ -99,10 +100,13 @@ def build_state(
     encoding = dict(seq_len=config.seq_len, max_vocab=config.max_vocab, heldout=heldout,
                     holdout=config.holdout, seed=seed_of(config.seed, "held-out lines"),
                     vocab=vocab, max_lines=config.max_lines)  # fmt: skip
-    # rank 0 encodes the corpus and writes its cache; the others read that cache
+    # each machine's local rank 0 encodes the corpus and writes its cache (machines that share
+    # the file system write identical files, each renamed into place, the manifest last: a
+    # reader never takes a mix); the others on the machine read that cache
     encode = partial(encode_corpus, corpus, **encoding)
     encoded = main_first(world, encode, encode, partial(cached_corpus, corpus, **encoding),
-                         key=f"{run_id}/corpus")  # fmt: skip
+                         key=f"{run_id}/corpus", per_node=True)  # fmt: skip
+    _check_same_corpus(world, encoded)
     model_config = config.model_config(len(encoded.vocab))
     generator, critic = run_models(config, model_config, generator, critic)
     generator = generator.to(device)
@@ -129,6 +133,20 @@ def build_state(
         if saved is not None and saved.generator_ema is not None:
             state.generator_ema.load_state_dict(saved.generator_ema)
     return state, encoded
+
+
+def _check_same_corpus(world: World, encoded: EncodedCorpus) -> None:
+    """Every rank slices the global batch from its own copy of the corpus: refuse copies that
+    differ (another text, or another held-out file), naming the first node whose copy does."""
+    if not world.distributed:
+        return
+    digests = all_values((world.node, encoded.digest()), world)
+    other = next((node for node, digest in digests if digest != digests[0][1]), None)
+    if other is not None:
+        raise TextganError(
+            f"node {other}'s corpus or held-out text differs from node 0's (another encoding): "
+            "every node needs the same files at the same path"
+        )
 
 
 def _stream(device: torch.device, seed: int, stream: str) -> torch.Generator:

@@ -14,6 +14,23 @@ from textgan.models.language import Step
 CHUNK = 256  # samples drawn together
 
 
+def sampling_rng(
+    device: torch.device, n: int, temperature: float, seed: int | None
+) -> torch.Generator:
+    """The random generator of a sampling call on device (seed None: a fresh seed), after
+    checking its count and temperature."""
+    if n <= 0:
+        raise TextganError(f"-n must be a positive number of samples, got {n}")
+    if temperature < 0:
+        raise TextganError(f"--temperature must be >= 0, got {temperature}")
+    rng = torch.Generator(device=device)
+    if seed is None:
+        rng.seed()
+    else:
+        rng.manual_seed(seed)
+    return rng
+
+
 @torch.no_grad()
 def ancestral_ids(
     model: nn.Module, n: int, length: int, seed: int | None = None, temperature: float = 1.0
@@ -22,16 +39,7 @@ def ancestral_ids(
     from the ids before t). A model with a decoder(n) (the built-in ones) is stepped one position
     at a time; any other is run on the whole line at every position, the undrawn ones
     placeholders it cannot see. The model runs in eval mode (and is put back as it was)."""
-    if n <= 0:
-        raise TextganError(f"-n must be a positive number of samples, got {n}")
-    if temperature < 0:
-        raise TextganError(f"--temperature must be >= 0, got {temperature}")
-    device = next(model.parameters()).device
-    rng = torch.Generator(device=device)
-    if seed is None:
-        rng.seed()
-    else:
-        rng.manual_seed(seed)
+    rng = sampling_rng(next(model.parameters()).device, n, temperature, seed)
     training = model.training
     model.eval()
     chunks = [_draw(model, min(CHUNK, n - start), length, temperature, rng)

@@ -10,7 +10,7 @@ from torch import nn
 from textgan.config import SAMPLE_DEVICE, ModelConfig, TrainConfig
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
-from textgan.evaluation.ancestral import ancestral_ids
+from textgan.evaluation.ancestral import ancestral_ids, sampling_rng
 from textgan.models.build import ModelSpec, class_name, is_custom
 from textgan.models.language import build_language_model
 from textgan.models.resnet import Generator
@@ -62,16 +62,8 @@ def generate_ids(
 ) -> torch.Tensor:
     """(n, L) generated ids: argmax of the softmax (temperature 0) or a draw at a temperature.
     The generator runs in eval mode (and is put back in the mode it was in)."""
-    if n <= 0:
-        raise TextganError(f"-n must be a positive number of samples, got {n}")
-    if temperature < 0:
-        raise TextganError(f"--temperature must be >= 0, got {temperature}")
     device = next(generator.parameters()).device
-    rng = torch.Generator(device=device)
-    if seed is None:
-        rng.seed()
-    else:
-        rng.manual_seed(seed)
+    rng = sampling_rng(device, n, temperature, seed)
     chunks, training = [], generator.training
     generator.eval()
     for start in range(0, n, CHUNK):

@@ -1,5 +1,5 @@
 """`python -m textgan` runs the command line."""
 
-from textgan.cli.app import app
+from textgan.cli import main
 
-app(prog_name="textgan")
+main()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ddp_worker import DDP_CONFIG
 
+from textgan.cli import end_launched_process
 from textgan.config import TrainConfig
 from textgan.training import loop
 from textgan.training.distributed import world_from_env
@@ -24,3 +25,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    end_launched_process(0)  # no interpreter teardown (see textgan.cli)

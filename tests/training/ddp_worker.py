@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from textgan.cli import end_launched_process
 from textgan.config import TrainConfig
 from textgan.training.distributed import process_group
 from textgan.training.state import build_state
@@ -30,3 +31,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    end_launched_process(0)  # no interpreter teardown (see textgan.cli)

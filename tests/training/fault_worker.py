@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from textgan.cli.app import app
+from textgan.cli import main as textgan_main
 from textgan.training import loop
 
 SIGNALS = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP}
@@ -29,7 +29,7 @@ def main() -> None:
         return time.perf_counter()
 
     loop.train = lambda *args, **kwargs: train(*args, **kwargs, clock=clock)
-    app(prog_name="textgan")
+    textgan_main()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch.distributed as dist
 
+from textgan.cli import end_launched_process
 from textgan.config import TrainConfig
 from textgan.data import cache
 from textgan.training import loop, peers
@@ -66,3 +67,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    end_launched_process(0)  # no interpreter teardown (see textgan.cli)

@@ -81,7 +81,9 @@ def read_options_file(path: Path) -> dict[str, Any]:
 def merge_options(from_file: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The file's options overridden by the given (non-None) ones, less the file's values that a
     given option makes inapplicable: `--constraint clip` drops the file's gp_weight, `--loss mle`
-    its critic's options (and --engine fused), a GAN's --loss its --lm."""
+    its critic's options (and --engine fused), a GAN's --loss its --lm; and the file's learning
+    rates as _file_rates says."""
+    from_file = _file_rates(from_file, given)
     merged = {**from_file, **given}
     if given.get("loss") in LOSSES:
         language_model = not LOSSES[given["loss"]].needs_critic
@@ -96,6 +98,18 @@ def merge_options(from_file: dict[str, Any], given: dict[str, Any]) -> dict[str,
         if decided and not parameter_applies(name, merged["constraint"]):
             del merged[name]
     return merged
+
+
+def _file_rates(from_file: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """A file's learning rates under the flags': a flag --lr overrides the file's per-network
+    rates; where the file has both per-network rates, its --lr gives way to them (so only --lr
+    given on the command line with both per-network rates is refused)."""
+    per_network = ("lr_critic", "lr_generator")
+    if "lr" in given:
+        return {k: v for k, v in from_file.items() if k not in per_network}
+    if all(from_file.get(k) is not None or k in given for k in per_network):
+        return {k: v for k, v in from_file.items() if k != "lr"}
+    return from_file
 
 
 def _typed(path: Path, key: str, value: Any, kind: type) -> Any:

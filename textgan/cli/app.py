@@ -251,21 +251,9 @@ def _train_config(
     file_preset = from_file.pop(PRESET_KEY, None)
     preset = preset or file_preset or "auto"
     given = {k: v for k, v in options.items() if v is not None}
-    merged = merge_options(_file_rates(from_file, given), given)
+    merged = merge_options(from_file, given)
     device_type = resolve_device(merged.get("device", DEFAULTS.device)).type
     return resolve_config(preset, device_type, **merged)
-
-
-def _file_rates(from_file: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """A file's learning rates under the flags': a flag --lr overrides the file's per-network
-    rates; where the file has both per-network rates, its --lr is overridden by them (so only
-    --lr given on the command line with both per-network rates is refused)."""
-    per_network = ("lr_critic", "lr_generator")
-    if "lr" in given:
-        return {k: v for k, v in from_file.items() if k not in per_network}
-    if all(from_file.get(k) is not None or k in given for k in per_network):
-        return {k: v for k, v in from_file.items() if k != "lr"}
-    return from_file
 
 
 RunDirOption = Annotated[

@@ -34,8 +34,8 @@ class Objective:
     weight: float | None = None
 
     def __post_init__(self) -> None:
-        parameter = self.constraint_entry.parameter  # the names are checked here too
-        self.loss_entry  # noqa: B018
+        loss_named(self.loss)  # an unknown name is an error here, not at the first step
+        parameter = self.constraint_entry.parameter
         if parameter is None:
             if self.weight is not None:
                 raise TextganError(f"--constraint {self.constraint} takes no parameter")

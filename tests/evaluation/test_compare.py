@@ -214,3 +214,21 @@ def test_compare_row_names_are_unique_and_each_figure_has_one_precision(tmp_path
     assert cells["iterations done"] == ["100", "100"]
     assert cells["critic gap"] == ["—", "0.300"]
     assert "None" not in result.stdout
+
+
+def test_a_language_models_held_out_bits_are_compared_last_and_best(tmp_path: Path) -> None:
+    def lm_record(iteration: int, heldout_bpc: float) -> dict[str, Any]:
+        return {k: v for k, v in record(iteration, 60.0, [0.2, 0.4, 0.6, 0.8]).items()
+                if k not in ("critic_loss", "generator_loss", "wasserstein", "gp")} | {
+            "train_bpc": 1.5, "heldout_bpc": heldout_bpc}  # fmt: skip
+
+    lm = make_run(tmp_path, "lm", [lm_record(50, 2.4), lm_record(100, 2.1), lm_record(150, 2.6)],
+                  loss="mle")  # fmt: skip
+    gan = make_run(tmp_path, "gan", RUN_A)
+    rows = compare_runs([lm, gan])
+    assert (rows[0]["heldout_bpc_last"], rows[0]["heldout_bpc_best"]) == (2.6, 2.1)
+    assert rows[1]["heldout_bpc_last"] is None and rows[1]["heldout_bpc_best"] is None
+    result = invoke("compare", lm, gan)
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stdout.splitlines() if "held-out bpc" in line)
+    assert "2.600 / 2.100" in line and "— / —" in line

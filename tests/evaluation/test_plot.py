@@ -183,3 +183,27 @@ def test_quality_and_coverage_are_drawn_against_their_floor(tmp_path: Path) -> N
     plt.close(fig)
     assert quality == [[4.0, 3.0], [2.25, 2.25]]  # the curve, then its floor
     assert coverage == [[5.0, 4.5]]  # this floor.json has no floor_coverage
+
+
+def test_a_language_models_bits_per_character_get_a_panel(tmp_path: Path) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from textgan.evaluation.plot import _draw
+
+    gan, lm = make_run(tmp_path, "gan"), make_run(tmp_path, "lm", loss="mle")
+    records = [{"iteration": i, "seconds": 0.6 * i, "js1": 0.2, "js2": 0.4, "js3": 0.6, "js4": 0.8,
+                "train_bpc": t, "heldout_bpc": h}
+               for i, t, h in ((50, 3.5, 3.0), (100, 2.0, 2.5))]  # fmt: skip
+    (lm / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    alone = _draw(plt, read_runs([gan]), "iterations")
+    assert not any("bits/char: held-out" in ax.get_title() for ax in alone.axes)
+    fig = _draw(plt, read_runs([gan, lm]), "iterations")
+    panel = next(ax for ax in fig.axes if "bits/char: held-out" in ax.get_title())
+    lines = [(list(line.get_ydata()), line.get_linestyle()) for line in panel.get_lines()]
+    plt.close(alone)
+    plt.close(fig)
+    held, train = ([3.0, 2.5], "-"), ([3.5, 2.0], ":")
+    assert lines[-2:] == [held, train]  # the language model's: held-out solid, training dotted
+    assert all(all(y != y for y in ys) for ys, _ in lines[:-2])  # the GAN run's: gaps (nan)

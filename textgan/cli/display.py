@@ -25,7 +25,7 @@ from rich.text import Text
 
 from textgan import __version__
 from textgan.config import CRITIC_OPTIONS, TrainConfig
-from textgan.evaluation.compare import option_text
+from textgan.evaluation.compare import LAST_AND_BEST, option_text
 from textgan.evaluation.runs import status_text
 from textgan.rundir import records
 from textgan.training.loop import STOPPED_BY_MINUTES, RunInfo, StepStats, TrainResult
@@ -257,6 +257,7 @@ COMPARE_ROWS = {
     records.WORD_VALIDITY: "words ok",
     **{records.in_test(n): f"in-test-{n}" for n in records.NGRAM_ORDERS},
     records.DISTINCT: "distinct", records.COPIED: "copied", records.CRITIC_GAP: "critic gap",
+    records.HELDOUT_BPC: "held-out bpc last / best",
 }  # fmt: skip
 COMPARE_FORMATS = {"iterations": ".0f", "minutes": ".2f"}  # else FIGURE_FORMAT
 FIGURE_FORMAT = ".3f"
@@ -302,7 +303,7 @@ def _option_cell(value: Any) -> str:
 
 
 def _compare_cell(row: dict[str, Any], key: str) -> str:
-    if key.startswith("js"):
+    if key in LAST_AND_BEST:
         return f"{_spread(row, f'{key}_last', key)} / {_spread(row, f'{key}_best', key)}"
     return _spread(row, key, key)
 

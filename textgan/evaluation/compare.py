@@ -21,9 +21,12 @@ GROUPING_IGNORED = (
 )  # fmt: skip
 LAST_SCORES = (records.QUALITY, records.COVERAGE, records.WORD_VALIDITY, *records.IN_TEST,
                records.DISTINCT, records.COPIED, records.CRITIC_GAP)  # fmt: skip
+# the scores whose last and best (lowest) values both count: the js-n, and a language model's
+# held-out bits per character (its best before it overfits, its last after)
+LAST_AND_BEST = (*records.JS, records.HELDOUT_BPC)
 FIGURES = (
-    "iterations", "minutes", *(f"{key}_last" for key in records.JS),
-    *(f"{key}_best" for key in records.JS), *LAST_SCORES,
+    "iterations", "minutes", *(f"{key}_last" for key in LAST_AND_BEST),
+    *(f"{key}_best" for key in LAST_AND_BEST), *LAST_SCORES,
 )  # fmt: skip
 
 
@@ -86,7 +89,8 @@ def compare_runs(run_dirs: list[Path], group_seeds: bool = False) -> list[dict[s
 
 
 def run_figures(run_dir: Path) -> dict[str, Any]:
-    """The FIGURES of one run from its metrics.jsonl: last values, and the best (lowest) js-n."""
+    """The FIGURES of one run from its metrics.jsonl: last values, and the best (lowest) of
+    LAST_AND_BEST (None where the run never logged the score)."""
     evaluations = runlog.read_metrics(run_dir)
     if not evaluations:
         raise TextganError(f"{run_dir / runlog.METRICS} has no evaluations yet")
@@ -96,9 +100,9 @@ def run_figures(run_dir: Path) -> dict[str, Any]:
         "iterations": last.get(records.ITERATION),
         "minutes": None if seconds is None else seconds / 60,
     }
-    for key in records.JS:
+    for key in LAST_AND_BEST:
         figures[f"{key}_last"] = last.get(key)
-    for key in records.JS:
+    for key in LAST_AND_BEST:
         values = [r[key] for r in evaluations if r.get(key) is not None]
         figures[f"{key}_best"] = min(values) if values else None
     for key in LAST_SCORES:

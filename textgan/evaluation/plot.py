@@ -31,6 +31,8 @@ LOSS_PANELS = (
     ("critic estimate: training (solid), held-out (dotted)",
      (records.CRITIC_TRAIN, records.CRITIC_HELDOUT)),
     ("critic gap: training − held-out (> 0: overfitting)", (records.CRITIC_GAP,)),
+    ("bits/char: held-out (solid), training batch (dotted)",
+     (records.HELDOUT_BPC, records.TRAIN_BPC)),
 )  # fmt: skip
 COLUMNS = 4  # panels per row
 

@@ -138,6 +138,29 @@ def test_sweep_scores_each_run_at_each_temperature(
     assert sum("floor" in line for line in body) == 1 and "coverage" in table.stdout
 
 
+def test_sweep_merges_seeds_into_mean_and_sd(run: Path, tiny_corpus: Path, tmp_path: Path) -> None:
+    other_seed, other_lr = tmp_path / "seed1", tmp_path / "lr"
+    train(TrainConfig(iters=2, checkpoint_every=2, seed=1, **CONFIG), tiny_corpus, other_seed)
+    train(TrainConfig(iters=2, checkpoint_every=2, lr=3e-4, **CONFIG), tiny_corpus, other_lr)
+    runs = (run, other_seed, other_lr)
+    each = scored("sweep", *runs, "--temperatures", "0,1", "-n", "16")
+    merged = scored("sweep", *runs, "--temperatures", "0,1", "-n", "16", "--group-seeds")
+    assert [(r["run"], r["n"], r["temperature"]) for r in merged] == [
+        ("lr=0.0001 (2 runs)", 2, 0.0), ("lr=0.0001 (2 runs)", 2, 1.0),
+        ("lr=0.0003 (1 run)", 1, 0.0), ("lr=0.0003 (1 run)", 1, 1.0),
+    ]  # fmt: skip
+    assert merged[0]["runs"] == [str(run), str(other_seed)]
+    for row, pair in ((merged[0], [each[0], each[2]]), (merged[1], [each[1], each[3]])):
+        for key in ("js4", "quality", "coverage"):
+            values = [p[key] for p in pair]
+            assert row[key] == pytest.approx(sum(values) / 2)
+            assert row[f"{key}_sd"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
+    assert merged[2]["js4"] == each[4]["js4"] and merged[2]["js4_sd"] is None
+    table = invoke("sweep", *runs, "--temperatures", "0,1", "-n", "16", "--group-seeds")
+    assert table.exit_code == 0, table.output
+    assert "lr=0.0001 (2 runs)" in table.stdout and "±" in table.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [

@@ -41,16 +41,21 @@ def sweep_command(
         typer.Option(help='Draw the quality–coverage plane into this PNG; needs "textgan[plot]".'),
     ] = None,
     device: DeviceOption = SAMPLE_DEVICE,
+    group_seeds: Annotated[
+        bool,
+        typer.Option(help="Merge runs that differ only in --seed (as compare does): mean ± sd."),
+    ] = False,
 ) -> None:
     """Sample each run at each temperature and score the samples as an evaluation does (js1..js4,
-    quality, coverage, words), against the run's own corpus: one table, or --json rows."""
+    quality, coverage, words), against the run's own corpus: one table, or --json rows;
+    --group-seeds: one row per group of seeds and temperature, mean ± sd."""
     from textgan.evaluation.sweep import parse_temperatures, sweep_runs
     from textgan.evaluation.sweep_plot import check_plot_target, plot_sweep
 
     values = parse_temperatures(temperatures)
     if out is not None:
         check_plot_target(out)
-    rows = sweep_runs(runs, values, n, seed, resolve_device(device))
+    rows = sweep_runs(runs, values, n, seed, resolve_device(device), group_seeds)
     if as_json:
         sys.stdout.write(json.dumps(rows) + "\n")
     else:
@@ -74,9 +79,12 @@ def sweep_table(rows: list[dict[str, Any]], n: int) -> Table:
             cells = [_cell(row.get(f"floor_{key}")) for key in COLUMNS]
             table.add_row(row["run"], "floor", *cells, style="dim")
             shown_floor = row["run"]
-        table.add_row("", f"{row['temperature']:g}", *(_cell(row.get(key)) for key in COLUMNS))
+        table.add_row("", f"{row['temperature']:g}",
+                      *(_cell(row.get(key), row.get(f"{key}_sd")) for key in COLUMNS))  # fmt: skip
     return table
 
 
-def _cell(value: Any) -> str:
-    return "" if value is None else f"{value:.4f}"
+def _cell(value: Any, sd: Any = None) -> str:
+    """A figure, ±its standard deviation over seeds where merged."""
+    text = "" if value is None else f"{value:.4f}"
+    return text if sd is None else f"{text}±{sd:.4f}"

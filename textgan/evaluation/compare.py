@@ -58,6 +58,28 @@ def run_labels(configs: list[dict[str, Any]], names: list[str] | None = None) ->
     ]
 
 
+def labels_and_groups(
+    configs: list[dict[str, Any]], names: list[str], group_seeds: bool
+) -> tuple[list[str], list[int]]:
+    """Per run, its legend label and its group (numbered in order of first appearance): a lone
+    run is labelled by its name; several, by run_labels; with group_seeds, the runs that
+    seed_groups puts together share a number and a label, the options that differ between the
+    groups (so never the seed) and `(n runs)`."""
+    if len(names) == 1:
+        return list(names), [0]
+    if not group_seeds:
+        return run_labels(configs, names), list(range(len(names)))
+    groups = seed_groups(configs)
+    kept = [{k: v for k, v in configs[g[0]].items() if k not in GROUPING_IGNORED} for g in groups]
+    by_group = run_labels(kept, [names[g[0]] for g in groups]) if len(groups) > 1 else [""]
+    labels, group_of = [""] * len(names), [0] * len(names)
+    for number, (members, label) in enumerate(zip(groups, by_group, strict=True)):
+        count = f"({len(members)} run{'s' if len(members) > 1 else ''})"
+        for i in members:
+            labels[i], group_of[i] = f"{label} {count}".strip(), number
+    return labels, group_of
+
+
 def option_text(value: Any) -> str:
     """An option's value as labels and tables show it: lists as `a,b` (no spaces)."""
     if isinstance(value, list | tuple):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textgan.errors import TextganError
-from textgan.evaluation.compare import GROUPING_IGNORED, run_labels, seed_groups
+from textgan.evaluation.compare import labels_and_groups
 from textgan.evaluation.figure import pyplot, write_png
 from textgan.rundir import records, runlog
 
@@ -79,32 +79,12 @@ def read_runs(run_dirs: list[Path], group_seeds: bool = False) -> list[RunCurves
         if not evaluations:
             raise TextganError(f"{run_dir / runlog.METRICS} has no evaluations yet")
     names = [run_dir.resolve().name for run_dir in run_dirs]
-    labels, group_of = _labels_and_groups(run_dirs, names, group_seeds)
+    configs = [runlog.read_config(d) for d in run_dirs] if len(run_dirs) > 1 else [{}]
+    labels, group_of = labels_and_groups(configs, names, group_seeds)
     return [
         RunCurves(labels[i], logs[i], runlog.read_floor(run_dirs[i]), group_of[i])
         for i in range(len(run_dirs))
     ]
-
-
-def _labels_and_groups(
-    run_dirs: list[Path], names: list[str], group_seeds: bool
-) -> tuple[list[str], list[int]]:
-    """Per run, its legend label and its group (numbered in order of first appearance)."""
-    if len(run_dirs) == 1:
-        return names, [0]
-    configs = [runlog.read_config(d) for d in run_dirs]
-    if not group_seeds:
-        return run_labels(configs, names), list(range(len(run_dirs)))
-    groups = seed_groups(configs)
-    # a group's label: the options that differ between the groups (so never the seed)
-    kept = [{k: v for k, v in configs[g[0]].items() if k not in GROUPING_IGNORED} for g in groups]
-    by_group = run_labels(kept, [names[g[0]] for g in groups]) if len(groups) > 1 else [""]
-    labels, group_of = [""] * len(run_dirs), [0] * len(run_dirs)
-    for number, (members, label) in enumerate(zip(groups, by_group, strict=True)):
-        count = f"({len(members)} run{'s' if len(members) > 1 else ''})"
-        for i in members:
-            labels[i], group_of[i] = f"{label} {count}".strip(), number
-    return labels, group_of
 
 
 def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:

@@ -26,9 +26,9 @@ def check_plot_target(out: Path) -> None:
 
 
 def plot_sweep(rows: list[dict[str, Any]], out: Path) -> Path:
-    """Draw sweep_runs' rows into out (PNG): per run, its points in order of temperature, each
-    labelled by its temperature; each distinct floor (one per corpus) as a star. Needs
-    matplotlib. Nothing is written on error."""
+    """Draw sweep_runs' rows into out (PNG): per run (or group of seeds, with ±1 sd bars), its
+    points in order of temperature, each labelled by its temperature; each distinct floor (one
+    per corpus) as a star. Needs matplotlib. Nothing is written on error."""
     if not rows:
         raise TextganError("no sweep results to plot")
     plt = pyplot()
@@ -44,6 +44,11 @@ def draw_plane(plt: Any, rows: list[dict[str, Any]]) -> Any:
         colour = f"C{i % 10}"
         ax.plot([r[QUALITY] for r in points], [r[COVERAGE] for r in points], marker="o",
                 color=colour, label=run)  # fmt: skip
+        if any(r.get(f"{QUALITY}_sd") is not None for r in points):  # seeds merged: ±1 sd
+            ax.errorbar([r[QUALITY] for r in points], [r[COVERAGE] for r in points],
+                        xerr=[r.get(f"{QUALITY}_sd") or 0 for r in points],
+                        yerr=[r.get(f"{COVERAGE}_sd") or 0 for r in points], color=colour,
+                        linestyle="none", capsize=2, linewidth=0.8)  # fmt: skip
         for r in points:
             ax.annotate(f"{r['temperature']:g}", (r[QUALITY], r[COVERAGE]), color=colour,
                         textcoords="offset points", xytext=(5, 4), fontsize=8)  # fmt: skip

@@ -107,7 +107,8 @@ def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
             _floor_line(ax, run, key, colour)
         raw = any(records.raw(key) in r for run in runs for r in run.records)
         note = "; dotted: without the average" if raw else ""
-        ax.set(title=f"{key} (dashed: validation floor{note})", xlabel=X_LABELS[x], ylim=(0, 1))
+        ax.set(title=f"{key}\n(dashed: validation floor{note})", xlabel=X_LABELS[x],
+               ylim=(0, 1))  # fmt: skip
     panels = list(axes[1:].flat)
     for ax, (title, keys) in zip(panels, losses, strict=False):
         for run, colour in zip(runs, colours, strict=True):

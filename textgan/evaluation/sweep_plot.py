@@ -59,6 +59,8 @@ def draw_plane(plt: Any, rows: list[dict[str, Any]]) -> Any:
                 label=FLOOR_LABEL if i == 0 else None)  # fmt: skip
     ax.set(xlabel=X_LABEL, ylabel=Y_LABEL, title="quality–coverage (points: temperature)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    # below the plane, where long run labels cover no point
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center")
+    fig.tight_layout(rect=(0, 0.03 * len(labels), 1, 1))
     return fig

@@ -1,7 +1,8 @@
 """The search for a better `cpu` preset (text per CPU hour): candidate settings — the generator's
 average (--g-ema), two learning rates with fewer critic steps (TTUR), critic steps, width, batch
-size — each trained `--preset cpu` plus its options for --minutes of training on --seeds seeds;
-then the `textgan compare --group-seeds` table and `textgan plot --group-seeds --x minutes`.
+size — each trained at the former `cpu` preset (5 critic steps, no average) plus its options for
+--minutes of training on --seeds seeds; then the `textgan compare --group-seeds` table and
+`textgan plot --group-seeds --x minutes`.
 
 Runs go to OUT/<name>_s<seed>, one at a time (run it on an otherwise idle machine: the candidates
 compete on minutes), every candidate's first seed first. A run that has trained its --minutes is
@@ -25,13 +26,17 @@ from pathlib import Path
 
 from textgan.rundir.status import REASON_ITERS, read_status
 
+# the `cpu` preset the search started from (dim 64, 5 critic steps, lr 3e-4, batch 64, no average),
+# written out so that the search stays reproducible; a candidate's options come after and win
+BASE = ["--critic-iters", "5", "--g-ema", "0"]
 CANDIDATES = {
-    "cpu": [],  # the preset as it is: dim 64, 5 critic steps, lr 3e-4, batch 64
+    "cpu": [],  # the former preset as it was
     "ema": ["--g-ema", "0.999"],
     "ema9999": ["--g-ema", "0.9999", "--g-ema-start", "1000"],
     "ttur": ["--g-ema", "0.999", "--critic-iters", "1", "--lr-critic", "3e-4",
              "--lr-generator", "1e-4"],  # Heusel et al.'s language setting
     "ci2": ["--g-ema", "0.999", "--critic-iters", "2"],
+    "ci1": ["--g-ema", "0.999", "--critic-iters", "1"],
     "dim128": ["--g-ema", "0.999", "--dim", "128"],
     "batch128": ["--g-ema", "0.999", "--batch-size", "128"],
 }  # fmt: skip
@@ -62,7 +67,7 @@ def train(args: argparse.Namespace, name: str, seed: int) -> Path:
     textgan("train", args.corpora / "billion_words_train.txt", "--heldout",
             args.corpora / "billion_words_heldout.txt", "--preset", "cpu", "--seed", seed,
             "--iters", 10_000_000, "--minutes", args.minutes, "--eval-every", args.eval_every,
-            "--run-dir", run_dir, "--resume-if-exists", *CANDIDATES[name],
+            "--run-dir", run_dir, "--resume-if-exists", *BASE, *CANDIDATES[name],
             stdout=subprocess.DEVNULL)  # fmt: skip
     print(f"{run_dir}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
     return run_dir

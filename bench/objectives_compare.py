@@ -1,7 +1,8 @@
 """The paper's comparison of objectives, on text: WGAN-GP, WGAN-LP, WGAN (clipping, RMSProp), the
 standard GAN (at the preset's critic steps and at 1), GAN + GP and hinge + spectral norm, each
-trained `--preset cpu` for --iters iterations on --seeds seeds; then the `textgan compare
---group-seeds` table and one `textgan plot --group-seeds` of every run (a colour per objective).
+trained at the former `cpu` preset (5 critic steps, no average) for --iters iterations on --seeds
+seeds; then the `textgan compare --group-seeds` table and one `textgan plot --group-seeds` of
+every run (a colour per objective).
 
 Runs go to OUT/<name>_s<seed>, one at a time, every objective's first seed first; a finished run
 is kept, an unfinished one is resumed (--resume), so the sweep can be stopped and started again
@@ -21,6 +22,9 @@ from pathlib import Path
 
 from textgan.rundir.checkpoint import list_checkpoints
 
+# the `cpu` preset these figures were measured at (5 critic steps, no generator average), written
+# out so that they stay reproducible; an objective's own options come after and win
+BASE = ["--critic-iters", "5", "--g-ema", "0"]
 OBJECTIVES = {
     "wgan-gp": [],  # the defaults: --loss wasserstein --constraint gp
     "wgan-lp": ["--constraint", "lp"],
@@ -56,7 +60,7 @@ def train(args: argparse.Namespace, name: str, seed: int) -> Path:
     textgan("train", args.corpora / "billion_words_train.txt", "--heldout",
             args.corpora / "billion_words_heldout.txt", "--preset", "cpu", "--seed", seed,
             "--iters", args.iters, "--eval-every", args.eval_every, "--run-dir", run_dir,
-            *OBJECTIVES[name], *(["--resume"] if list_checkpoints(run_dir) else []),
+            *BASE, *OBJECTIVES[name], *(["--resume"] if list_checkpoints(run_dir) else []),
             stdout=subprocess.DEVNULL)  # fmt: skip
     print(f"{run_dir}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
     return run_dir

@@ -156,6 +156,26 @@ def test_presets_and_explicit_flags() -> None:
     assert resolve_config("paper", "cpu").critic_iters == 10
 
 
+@pytest.mark.parametrize(("preset", "averaged"), [("auto", True), ("cpu", True), ("paper", False)])
+def test_the_cpu_preset_trains_and_samples_with_the_average(
+    tiny_corpus: Path, tmp_path: Path, preset: str, averaged: bool
+) -> None:
+    from textgan.rundir.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    tiny = [a for a in TINY if a not in ("--critic-iters", "2")]  # the preset's own critic steps
+    result = invoke("train", tiny_corpus, *tiny, "--preset", preset, "--iters", "3",
+                    "--checkpoint-every", "3", "--run-dir", run)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    saved = load_checkpoint(run / "ckpt-0000003.pt")
+    config = json.loads((run / "config.json").read_text())
+    assert (saved.get("generator_ema") is not None) is averaged
+    assert config["critic_iters"] == (2 if averaged else 10)
+    for raw in ([], ["--raw"]):
+        sampled = invoke("sample", "-n", "8", "--seed", "1", "--run-dir", run, *raw)
+        assert sampled.exit_code == 0 and len(sampled.stdout.splitlines()) == 8, sampled.output
+
+
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [

@@ -106,7 +106,7 @@ def _draw(plt: Any, runs: list[RunCurves], x: str) -> Any:
                 ax.plot(*_curve(run.records, x, records.raw(key)), color=colour, linestyle=":")
             _floor_line(ax, run, key, colour)
         raw = any(records.raw(key) in r for run in runs for r in run.records)
-        note = "; dotted: without the average" if raw else ""
+        note = ",\ndotted: the generator without its average" if raw else ""
         ax.set(title=f"{key}\n(dashed: validation floor{note})", xlabel=X_LABELS[x],
                ylim=(0, 1))  # fmt: skip
     panels = list(axes[1:].flat)

@@ -95,7 +95,8 @@ def train_phase(corpus: Path, options: list[str], run_dir: Path) -> dict:
     """`textgan train --preset cpu OPTIONS` under /usr/bin/time -v: peak RSS and wall time."""
     shutil.rmtree(run_dir, ignore_errors=True)
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "textgan", "train", str(corpus),
-               "--preset", "cpu", "--device", "cpu", *options,
+               "--preset", "cpu", "--device", "cpu", "--critic-iters", "5", "--g-ema", "0",
+               *options,
                "--run-dir", str(run_dir)]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     peak_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr)[1])

@@ -14,10 +14,19 @@ from textgan.config import TrainConfig
 from textgan.data.sampler import one_hot
 from textgan.engines.fused.engine import FusedEngine
 from textgan.models.resnet import ConvLayer, Critic, Generator
+from textgan.runtime.device import set_tf32
 from textgan.training.state import TrainState, build_state
 from textgan.training.steps import critic_step, generator_step, make_engine, train_iteration
 
 CONFIG = dict(dim=48, n_blocks=3, seq_len=16, batch_size=16, critic_iters=2, eval_every=0)
+
+
+@pytest.fixture(autouse=True)
+def ieee_fp32() -> None:
+    """fp32 products stay IEEE fp32 on both paths, as a `--precision fp32` training keeps them
+    (training_settings): PyTorch's default lets cuDNN run the reference's convolutions (and the
+    `native` engine's) as TF32, 1e-3 apart from fp32. conftest restores the flags afterwards."""
+    set_tf32(False)
 
 
 def conv(x: torch.Tensor, layer: ConvLayer) -> torch.Tensor:  # (B, C_in, L) → (B, C_out, L)

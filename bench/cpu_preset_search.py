@@ -1,8 +1,9 @@
 """The search for a better `cpu` preset (text per CPU hour): candidate settings — the generator's
 average (--g-ema), two learning rates with fewer critic steps (TTUR), critic steps, width, batch
-size — each trained at the former `cpu` preset (5 critic steps, no average) plus its options for
---minutes of training on --seeds seeds; then the `textgan compare --group-seeds` table and
-`textgan plot --group-seeds --x minutes`.
+size; then, on top of the new preset, Adam's betas (0, 0.9), a batch of 512 and a linear decay
+of the learning rates — each trained at the former `cpu` preset (5 critic steps, no average)
+plus its options for --minutes of training on --seeds seeds; then the `textgan compare
+--group-seeds` table and `textgan plot --group-seeds --x minutes`.
 
 Runs go to OUT/<name>_s<seed>, one at a time (run it on an otherwise idle machine: the candidates
 compete on minutes), every candidate's first seed first. A run that has trained its --minutes is
@@ -39,6 +40,13 @@ CANDIDATES = {
     "ci1": ["--g-ema", "0.999", "--critic-iters", "1"],
     "dim128": ["--g-ema", "0.999", "--dim", "128"],
     "batch128": ["--g-ema", "0.999", "--batch-size", "128"],
+    # beyond: on top of the new preset (ci2: 2 critic steps and the average)
+    "betas0": ["--g-ema", "0.999", "--critic-iters", "2", "--betas", "0", "0.9"],
+    "batch512": ["--g-ema", "0.999", "--critic-iters", "2", "--batch-size", "512"],
+    # the rates fall to 0 at 66,000 iterations, about what the preset reaches in 60 minutes on
+    # a 2-core Zen 4 (66,842 ± 636): the run ends there, or at --minutes if sooner
+    "decay": ["--g-ema", "0.999", "--critic-iters", "2", "--lr-decay", "linear",
+              "--iters", "66000"],
 }  # fmt: skip
 
 

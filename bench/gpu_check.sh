@@ -30,7 +30,7 @@ for file in "$CORPUS" "$PLAIN_PORT"; do
     [ -r "$file" ] || { echo "error: cannot read $file (see README.md, GPUs)" >&2; exit 2; }
 done
 
-if [ "$DEVICE" = cuda ]; then  # the paper's sizes; about 6 minutes in all on one GPU
+if [ "$DEVICE" = cuda ]; then  # the paper's sizes; 204 s in all on one H200
     RUN=(--preset paper)
     ITERS=100 EVERY=50 RESUME_TO=110
     PAPER=(--dim 512 --critic-iters 10) SMALL=(--dim 128 --critic-iters 10)

@@ -111,6 +111,18 @@ def assert_one_line_error(result, *fragments: str) -> None:
         assert fragment in lines[0]
 
 
+def assert_train_refused(corpus: Path, run: Path, args: list[str], *fragments: str) -> None:
+    """`textgan train CORPUS --run-dir RUN ARGS` fails as a user error must (one line, exit 2)
+    and writes no run."""
+    from typer.testing import CliRunner
+
+    from textgan.cli.app import app
+
+    result = CliRunner().invoke(app, ["train", str(corpus), "--run-dir", str(run), *args])
+    assert_one_line_error(result, *fragments)
+    assert not run.exists()
+
+
 def tree_hash(root: Path) -> str:
     """One digest of every path and file content under root (to prove nothing was touched)."""
     digest = hashlib.sha256()

@@ -44,6 +44,7 @@ TEMPERATURE_BY_KIND = {"gan": 0.0, "lm": 1.0}
 PRESET_CHOICES = ("auto", "paper", "cpu")
 SAMPLE_DEVICE = "cpu"  # where sample and eval generate: seeded samples are the same everywhere
 OPTIMIZER_CHOICES = ("adam", "rmsprop")
+LR_DECAY_CHOICES = ("none", "linear")  # --lr-decay: TrainConfig.lr_factor
 CRITIC_NORM_CHOICES = ("none", "layer")
 ENGINE_CHOICES = ("auto", "fused", "autograd")
 MIN_VOCAB = 3  # pad, unk and one character
@@ -51,7 +52,7 @@ MIN_VOCAB = 3  # pad, unk and one character
 RESUMABLE_OPTIONS = (
     "iters", "checkpoint_every", "keep", "device", "precision", "conv", "engine", "eval_every",
     "eval_samples", "minutes", "tensorboard", "lr", "lr_critic", "lr_generator", "g_ema",
-    "g_ema_start", "eval_temperature", "dist_timeout",
+    "g_ema_start", "eval_temperature", "dist_timeout", "lr_decay",
 )  # fmt: skip
 LEARNING_RATES = ("lr", "lr_critic", "lr_generator")
 PAPER_EVAL_LINES = 640  # the paper's 10 batches of 64: samples scored, floor and held-out lines
@@ -97,7 +98,14 @@ class TrainConfig:
         "evaluation, sample and eval then use (0 = off; e.g. 0.999)."
     )  # fmt: skip
     g_ema_start: int = _option(0, "Iteration from which the average averages (before: a copy).")
-    betas: tuple[float, float] = (0.5, 0.9)
+    lr_decay: str = _option(
+        "none", "Learning-rate schedule: none, or linear (each rate falls linearly to 0 at "
+        "--iters, as in the WGAN-GP paper's image models)."
+    )  # fmt: skip
+    betas: tuple[float, float] = _option(
+        (0.5, 0.9), "Adam's β1 and β2, two numbers in [0, 1) (e.g. --betas 0 0.9).",
+        shown="0.5 0.9; 0.9 0.999 with mle"
+    )  # fmt: skip
     loss: str = _option("wasserstein", _choices_help("The loss:", LOSSES))
     lm: str | None = _option(
         None, "The language model of --loss mle: conv (the generator's conv stack made causal) "
@@ -113,7 +121,7 @@ class TrainConfig:
         None, "Clipping bound c (clip only).", shown=f"{CONSTRAINTS['clip'].parameter.default} "
         "with clip"
     )  # fmt: skip
-    optimizer: str = _option("adam", "adam (betas 0.5, 0.9) or rmsprop (alpha 0.99).")
+    optimizer: str = _option("adam", "adam (with --betas) or rmsprop (alpha 0.99).")
     critic_norm: str | None = _option(
         "none", "Normalisation in the critic's blocks: none or layer."
     )
@@ -164,6 +172,8 @@ class TrainConfig:
             if value is not None and not (isinstance(value, int | float) and value > 0
                                           and math.isfinite(value)):  # fmt: skip
                 raise TextganError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        _check_betas(self.betas)
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))  # JSON: a list
         if not (isinstance(self.g_ema, int | float) and 0 <= self.g_ema < 1):
             raise TextganError(f"--g-ema must be 0 (off) or between 0 and 1, got {self.g_ema}")
         if not isinstance(self.g_ema_start, int) or self.g_ema_start < 0:
@@ -186,7 +196,8 @@ class TrainConfig:
         """Choices exist (--loss and --constraint: in the registry), and each constraint
         parameter (--gp-weight, --clip) is given only with a constraint that reads it (whose
         default then fills it in); a loss without a critic: _check_language_model."""
-        for name, choices in (("optimizer", OPTIMIZER_CHOICES), ("engine", ENGINE_CHOICES)):
+        for name, choices in (("optimizer", OPTIMIZER_CHOICES), ("engine", ENGINE_CHOICES),
+                              ("lr_decay", LR_DECAY_CHOICES)):  # fmt: skip
             check_choice(name, getattr(self, name), choices)
         check_choice("loss", self.loss, tuple(LOSSES))
         if not self.needs_critic:
@@ -253,6 +264,13 @@ class TrainConfig:
         """The generator's learning rate: --lr-generator, else --lr."""
         return self.lr if self.lr_generator is None else self.lr_generator
 
+    def lr_factor(self, iteration: int) -> float:
+        """What --lr-decay multiplies the learning rates by at an iteration: 1 with none; with
+        linear, 1 − iteration/iters (1 at the start, 1/iters at the last iteration)."""
+        if self.lr_decay == "none":
+            return 1.0
+        return max(0.0, 1.0 - iteration / self.iters)
+
     @property
     def needs_critic(self) -> bool:
         """Whether the run trains a critic (its loss's registry entry says)."""
@@ -276,6 +294,16 @@ class TrainConfig:
         if "betas" in values:
             values["betas"] = tuple(values["betas"])
         return cls(**values)
+
+
+def _check_betas(betas: Any) -> None:
+    """Adam's betas: two finite numbers, each in [0, 1)."""
+    try:
+        b1, b2 = (float(b) for b in betas)
+    except (TypeError, ValueError):
+        raise TextganError(f"--betas takes two numbers in [0, 1), got {betas!r}") from None
+    if not all(0 <= b < 1 for b in (b1, b2)):  # NaN fails too
+        raise TextganError(f"--betas must each be in [0, 1), got {b1:g} {b2:g}")
 
 
 def lm_losses() -> list[str]:
@@ -349,6 +377,8 @@ def resolve_config(preset: str, device_type: str, **overrides: Any) -> TrainConf
                                "--lr-generator, not all three")  # fmt: skip
         for name in ("lr_critic", "lr_generator"):  # a given --lr overrides a preset's rates
             values.pop(name, None)
+    if "betas" in given and given.get("optimizer") == "rmsprop":
+        raise TextganError("--betas applies only to --optimizer adam, not rmsprop")
     values.update(given)
     return TrainConfig(**values)
 

@@ -12,6 +12,7 @@ import json
 import sys
 import typing
 from pathlib import Path
+from types import UnionType
 from typing import Any
 
 from textgan.config import CRITIC_OPTIONS, TrainConfig, parameter_applies
@@ -26,14 +27,17 @@ else:  # pragma: no cover - Python 3.10 has the same parser as the tomli package
 PRESET_KEY = "preset"
 
 
-def option_types() -> dict[str, type]:
+def option_types() -> dict[str, Any]:
     """The train command's options built from TrainConfig (fields with a help text): name ->
-    the type of a given value (int, float, str or bool; None means "not given")."""
+    the type of a given value (int, float, str, bool, or a tuple of floats such as betas' two;
+    None means "not given")."""
     hints = typing.get_type_hints(TrainConfig)
     types = {}
     for f in dataclasses.fields(TrainConfig):
         if "help" in f.metadata:
-            kinds = typing.get_args(hints[f.name]) or (hints[f.name],)
+            hint = hints[f.name]  # X or X | None
+            unions = (typing.Union, UnionType)
+            kinds = typing.get_args(hint) if typing.get_origin(hint) in unions else (hint,)
             types[f.name] = next(kind for kind in kinds if kind is not type(None))
     return types
 
@@ -112,8 +116,15 @@ def _file_rates(from_file: dict[str, Any], given: dict[str, Any]) -> dict[str, A
     return from_file
 
 
-def _typed(path: Path, key: str, value: Any, kind: type) -> Any:
-    """value as an option of type kind (an int is a float too), or a TextganError."""
+def _typed(path: Path, key: str, value: Any, kind: Any) -> Any:
+    """value as an option of type kind (an int is a float too; a tuple of floats from a list of
+    as many numbers), or a TextganError."""
+    if typing.get_origin(kind) is tuple:
+        members = typing.get_args(kind)
+        if isinstance(value, list) and len(value) == len(members):
+            return tuple(_typed(path, key, v, m) for v, m in zip(value, members, strict=True))
+        raise TextganError(f"{path}: {key} must be a list of {len(members)} numbers, got "
+                           f"{json.dumps(value, default=str)}")  # fmt: skip
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, kind) and not (kind is not bool and isinstance(value, bool)):

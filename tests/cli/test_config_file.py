@@ -117,7 +117,8 @@ def test_config_json_ignores_what_is_not_an_option(tmp_path: Path) -> None:
     path.write_text(json.dumps({"corpus": "c.txt", "betas": [0.5, 0.9], "noise_dim": 128,
                                 "from_a_later_version": 1, "dim": 8, "lr": 1,
                                 "minutes": None, "clip": None, "tensorboard": True}))  # fmt: skip
-    assert read_options_file(path) == {"dim": 8, "lr": 1.0, "tensorboard": True}
+    assert read_options_file(path) == {"dim": 8, "lr": 1.0, "tensorboard": True,
+                                       "betas": (0.5, 0.9)}  # fmt: skip
     assert isinstance(read_options_file(path)["lr"], float)
 
 

@@ -146,6 +146,20 @@ def test_group_seeds_means_and_sample_sds(tmp_path: Path) -> None:
     assert "0.175±0.035 /" in table.stdout  # js1 last of s1, s2: mean 0.175, sd 0.025·√2
 
 
+def test_a_schedule_splits_groups_and_older_runs_count_at_the_defaults(tmp_path: Path) -> None:
+    """--lr-decay separates groups like the learning rates; a run written before an option
+    existed (its config.json lacks the key) trained at that option's default and groups so."""
+    new = make_run(tmp_path, "new", RUN_A, seed=1)
+    old = make_run(tmp_path, "old", RUN_B, seed=2)
+    config = json.loads((old / "config.json").read_text())
+    del config["lr_decay"], config["g_ema"]
+    (old / "config.json").write_text(json.dumps(config))
+    decayed = make_run(tmp_path, "decayed", RUN_B, seed=1, lr_decay="linear")
+    rows = compare_runs([new, old, decayed], group_seeds=True)
+    assert [row["runs"] for row in rows] == [[str(new), str(old)], [str(decayed)]]
+    assert [row["options"] for row in rows] == [{"lr_decay": "none"}, {"lr_decay": "linear"}]
+
+
 def test_bad_runs_are_one_line_errors(tmp_path: Path) -> None:
     good = make_run(tmp_path, "good", RUN_A)
     (tmp_path / "plain").mkdir()

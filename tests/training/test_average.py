@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_one_line_error
+from conftest import assert_train_refused
 from typer.testing import CliRunner
 
 from textgan import TrainConfig, sample, train
@@ -137,10 +137,7 @@ def test_sample_and_eval_use_the_average_unless_raw(tiny_corpus: Path, tmp_path:
      (["--lr", "1e-4", "--lr-critic", "3e-4", "--lr-generator", "1e-4"], "not all three")],
 )  # fmt: skip
 def test_bad_values_are_one_line(tiny_corpus: Path, tmp_path: Path, args, fragment) -> None:
-    result = CliRunner().invoke(app, ["train", str(tiny_corpus), "--run-dir",
-                                      str(tmp_path / "run"), *args])  # fmt: skip
-    assert_one_line_error(result, fragment)
-    assert not (tmp_path / "run").exists()
+    assert_train_refused(tiny_corpus, tmp_path / "run", args, fragment)
 
 
 def test_the_learning_rates_rules() -> None:

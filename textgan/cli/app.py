@@ -27,6 +27,7 @@ from textgan.config import (
     TrainConfig,
     resolve_config,
 )
+from textgan.configfile import option_types
 from textgan.errors import TextganError
 from textgan.runtime.device import keep_freed_memory, resolve_device
 from textgan.runtime.fileio import atomic_write_text
@@ -52,8 +53,8 @@ PANELS: dict[str, tuple[str, ...]] = {
     "Run": ("config_file", "preset", "run_dir", "resume", "resume_if_exists", "seed",
             "checkpoint_every", "keep", "tensorboard"),
     "Model": ("dim", "n_blocks", "seq_len", "critic_norm", "lm"),
-    "Objective": ("loss", "constraint", "gp_weight", "clip", "optimizer", "lr", "lr_critic",
-                  "lr_generator", "g_ema", "g_ema_start"),
+    "Objective": ("loss", "constraint", "gp_weight", "clip", "optimizer", "betas", "lr",
+                  "lr_critic", "lr_generator", "lr_decay", "g_ema", "g_ema_start"),
     "Schedule": ("iters", "critic_iters", "batch_size", "minutes"),
     "Data": ("heldout", "holdout", "max_lines", "max_vocab"),
     "Evaluation": ("eval_every", "eval_samples", "eval_temperature"),
@@ -116,7 +117,7 @@ def _config_options(fn: Callable[..., None]) -> Callable[..., None]:
     field's default shown ("from --preset" where a preset sets it); each arrives in fn's
     **options, None when not given (the file's, the preset's or the config's value then).
     Every option goes into its PANELS panel, and the options are ordered by panel."""
-    types = typing.get_type_hints(TrainConfig)
+    types = option_types()
     preset_keys = {key for table in (PRESETS, LM_PRESETS) for values in table.values()
                    for key in values}  # fmt: skip
     options = []
@@ -126,7 +127,7 @@ def _config_options(fn: Callable[..., None]) -> Callable[..., None]:
         shown = f.metadata.get("shown") or (
             FROM_PRESET if f.name in preset_keys else "all" if f.default is None else f.default
         )
-        kind = next(t for t in typing.get_args(types[f.name]) or (types[f.name],) if t is not None)
+        kind = types[f.name]  # a tuple[...]: one option of several values
         flag = [f"--{f.name.replace('_', '-')}"] if kind is bool else []  # no --no-X
         option = typer.Option(*flag, help=escape(f.metadata["help"]), show_default=str(shown))
         annotation = Annotated[kind | None, option]  # type: ignore[valid-type]

@@ -175,6 +175,11 @@ def config_table(info: RunInfo) -> Table:
     }
     rates = (f"critic {config.critic_lr:g}, generator {config.generator_lr:g}"
              if config.needs_critic else f"language model {config.generator_lr:g}")  # fmt: skip
+    if config.lr_decay != "none":
+        rates += (
+            f"; × {config.lr_factor(info.start_iteration):.3g} now ({config.lr_decay} to 0 at "
+            f"iteration {config.iters:,})"
+        )
     rows |= {
         "device": str(info.device),
         "processes": f"{info.world_size} (batch {info.world_size * info.config.batch_size} in all)",

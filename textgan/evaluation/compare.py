@@ -13,10 +13,11 @@ from textgan.rundir import records, runlog
 # Options ignored when --group-seeds merges runs: the ones a run may change on resume (they match
 # state.RESUMABLE_OPTIONS, imported so the two lists cannot drift apart), how long and on what
 # engine it ran, and the seed whose spread the merged row measures.
-# Learning rates and the generator's average may change on resume too, but they are what
-# experiments compare: they still separate groups.
+# Learning rates, their schedule and the generator's average may change on resume too, but they
+# are what experiments compare: they still separate groups.
 GROUPING_IGNORED = (
-    *(o for o in RESUMABLE_OPTIONS if o not in (*LEARNING_RATES, "g_ema", "g_ema_start")),
+    *(o for o in RESUMABLE_OPTIONS
+      if o not in (*LEARNING_RATES, "lr_decay", "g_ema", "g_ema_start")),
     "engine", "minutes", "seed",
 )  # fmt: skip
 LAST_SCORES = (records.QUALITY, records.COVERAGE, records.WORD_VALIDITY, *records.IN_TEST,

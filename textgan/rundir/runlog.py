@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from textgan.config import TrainConfig
 from textgan.errors import TextganError
 from textgan.runtime.fileio import atomic_write_text
 
@@ -45,7 +46,9 @@ class NotARun(TextganError):
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
-    """A run's config.json: {"corpus": ..., **TrainConfig fields}; NotARun without one."""
+    """A run's config.json: {"corpus": ..., **TrainConfig fields}; NotARun without one. A field
+    that the run's textgan did not have yet (--lr-decay, say) is added at its default, which is
+    how that run trained, so runs of different versions compare by what they did."""
     path = run_dir / CONFIG
     if not path.is_file():
         raise NotARun(f"{run_dir} is not a run directory: it has no {CONFIG}")
@@ -55,7 +58,7 @@ def read_config(run_dir: Path) -> dict[str, Any]:
         raise TextganError(f"cannot read {path}: {err}") from err
     if not isinstance(config, dict):
         raise TextganError(f"{path} is not a JSON object")
-    return config
+    return config | {k: v for k, v in TrainConfig().to_dict().items() if k not in config}
 
 
 def read_floor(run_dir: Path) -> dict[str, float]:

@@ -15,7 +15,7 @@ from textgan.objectives.likelihood import bits
 from textgan.rundir import records
 from textgan.runtime.device import compute_dtype
 from textgan.training.distributed import average_gradients
-from textgan.training.state import TrainState
+from textgan.training.state import TrainState, set_learning_rates
 from textgan.training.steps import Iteration, gan_iteration, set_grads, step_average
 
 RunEngine = Engine | LanguageModelEngine
@@ -39,6 +39,7 @@ def language_model_iteration(
     cross-entropy over every position (padding included, so it learns where lines end), the
     gradients averaged across processes and their global norm clipped at LM_MAX_GRAD_NORM; then
     the average of its weights (--g-ema). Logs the batch's cross-entropy in bits per character."""
+    set_learning_rates(state)  # --lr-decay
     loss, grads = engine.grads(state.real_batch())  # a (B, L) batch of ids
     set_grads(state.generator, grads)
     average_gradients(state.generator, state.world)

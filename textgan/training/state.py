@@ -38,6 +38,10 @@ from textgan.training.average import make_average
 from textgan.training.distributed import SINGLE_PROCESS, World, all_values
 from textgan.training.leaders import main_first
 
+# the key, in each optimiser param group (and its checkpoint), of the configured learning rate,
+# which --lr-decay scales into the group's "lr" (torch's schedulers use the same key)
+INITIAL_LR = "initial_lr"
+
 
 @dataclass
 class TrainState:
@@ -159,8 +163,21 @@ def _optimizer(module: nn.Module, config: TrainConfig, lr: float) -> torch.optim
     WGAN paper's choice with weight clipping."""
     params = [p for p in module.parameters() if p.requires_grad]
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-8, foreach=True)
-    return torch.optim.Adam(params, lr=lr, betas=config.betas, fused=True)
+        optimizer = torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-8, foreach=True)
+    else:
+        optimizer = torch.optim.Adam(params, lr=lr, betas=config.betas, fused=True)
+    for group in optimizer.param_groups:  # the configured rate, which --lr-decay scales
+        group[INITIAL_LR] = lr
+    return optimizer
+
+
+def set_learning_rates(state: TrainState) -> None:
+    """Each optimiser's rate for the iteration state is at: its configured rate times
+    --lr-decay's factor (a Python float: no host sync). Before every iteration's steps."""
+    factor = state.config.lr_factor(state.iteration)
+    for optimizer in (state.opt_g, state.opt_c):
+        for group in optimizer.param_groups if optimizer is not None else ():
+            group["lr"] = group[INITIAL_LR] * factor
 
 
 def write_checkpoint(
@@ -218,9 +235,10 @@ def restore_state(state: TrainState, saved: Checkpoint) -> None:
             continue
         optimizer.load_state_dict(saved_state)
         for group in optimizer.param_groups:  # the configuration's rate, not the saved one
-            if group["lr"] != lr:
-                changed.append(f"{role} {group['lr']:g} → {lr:g}")
-            group["lr"] = lr
+            saved_rate = group.get(INITIAL_LR, group["lr"])  # older checkpoints: no schedule
+            if saved_rate != lr:
+                changed.append(f"{role} {saved_rate:g} → {lr:g}")
+            group[INITIAL_LR] = group["lr"] = lr
         if isinstance(optimizer, torch.optim.Adam):  # a checkpoint's settings may predate fused
             for group in optimizer.param_groups:
                 group["fused"], group["foreach"] = True, None
@@ -228,6 +246,7 @@ def restore_state(state: TrainState, saved: Checkpoint) -> None:
     state.iteration = int(saved.iteration)
     state.seconds = float(saved.seconds)
     _restore_streams(state, saved.rng)
+    set_learning_rates(state)
 
 
 def _nets(state: TrainState) -> list[tuple[str, nn.Module]]:

@@ -14,7 +14,7 @@ from textgan.objectives.losses import CriticLoss
 from textgan.rundir import records
 from textgan.training.average import update_average
 from textgan.training.distributed import average_gradients
-from textgan.training.state import TrainState
+from textgan.training.state import TrainState, set_learning_rates
 
 MAX_SAMPLING_ROWS = 1024  # generated rows per sampling call (bounds its buffers' memory)
 
@@ -111,7 +111,9 @@ def gan_iteration(state: TrainState, engine: Engine) -> dict[str, torch.Tensor]:
 
 
 def train_iteration(state: TrainState, engine: Engine) -> tuple[CriticLoss, torch.Tensor | None]:
-    """1 generator step (skipped at iteration 0) + critic_iters critic steps."""
+    """1 generator step (skipped at iteration 0) + critic_iters critic steps, at the learning
+    rates of the iteration (--lr-decay)."""
+    set_learning_rates(state)
     g_loss = generator_step(state, engine) if state.iteration > 0 else None
     for fake in generate_fakes(state, engine, state.config.critic_iters):
         parts = critic_step(state, engine, state.real_batch(), fake)

@@ -106,6 +106,21 @@ def test_resumed_with_more_iterations_the_schedule_stretches(
     assert (last["initial_lr"], last["lr"]) == (1e-3, pytest.approx(1e-3 * (1 - 5 / 6)))
 
 
+def test_a_run_resumes_with_its_own_betas_and_not_with_others(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    tiny = ["train", str(tiny_corpus), "--dim", "8", "--n-blocks", "1", "--seq-len", "12",
+            "--eval-every", "0", "--run-dir", str(run)]  # fmt: skip
+    started = CliRunner().invoke(app, [*tiny, "--betas", "0", "0.9", "--iters", "1"])
+    assert started.exit_code == 0, started.output
+    again = CliRunner().invoke(app, [*tiny, "--betas", "0", "0.9", "--iters", "2", "--resume"])
+    assert again.exit_code == 0, again.output
+    other = CliRunner().invoke(app, [*tiny, "--betas", "0.5", "0.9", "--iters", "3", "--resume"])
+    assert_one_line_error(other, "cannot resume with a different --betas")
+    assert sorted(p.name for p in run.glob("ckpt-*.pt")) == ["ckpt-0000001.pt", "ckpt-0000002.pt"]
+
+
 def test_a_language_model_decays_too(tiny_corpus: Path) -> None:
     config = TrainConfig(iters=4, loss="mle", lr_decay="linear",
                          **{k: v for k, v in TINY.items() if k != "critic_iters"})  # fmt: skip

@@ -288,7 +288,9 @@ def _refuse_changes(saved: dict[str, Any], new: dict[str, Any]) -> None:
     changed = [
         name
         for name, value in new.items()
-        if name not in RESUMABLE_OPTIONS and name in saved and saved[name] != value
+        if name not in RESUMABLE_OPTIONS
+        and name in saved
+        and saved[name] != (list(value) if isinstance(value, tuple) else value)  # JSON's lists
     ]
     if changed:
         flags = ", ".join("--" + name.replace("_", "-") for name in changed)

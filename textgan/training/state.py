@@ -238,7 +238,7 @@ def restore_state(state: TrainState, saved: Checkpoint) -> None:
             saved_rate = group.get(INITIAL_LR, group["lr"])  # older checkpoints: no schedule
             if saved_rate != lr:
                 changed.append(f"{role} {saved_rate:g} → {lr:g}")
-            group[INITIAL_LR] = group["lr"] = lr
+            group[INITIAL_LR] = lr  # its "lr": set_learning_rates, below
         if isinstance(optimizer, torch.optim.Adam):  # a checkpoint's settings may predate fused
             for group in optimizer.param_groups:
                 group["fused"], group["foreach"] = True, None
@@ -280,7 +280,7 @@ def resume_config(run_dir: str | Path, **overrides: Any) -> TrainConfig:
     saved_config = TrainConfig.from_dict(saved.config)
     if not saved_config.needs_critic and (refused := given.keys() & set(CRITIC_OPTIONS)):
         raise TextganError(critic_option_refusal(sorted(refused)[0], saved_config.loss))
-    _refuse_changes(TrainConfig.from_dict(saved.config).to_dict(), given)
+    _refuse_changes(dataclasses.asdict(saved_config), given)  # typed as given: betas a tuple
     return TrainConfig.from_dict(saved.config | given)
 
 
@@ -288,9 +288,7 @@ def _refuse_changes(saved: dict[str, Any], new: dict[str, Any]) -> None:
     changed = [
         name
         for name, value in new.items()
-        if name not in RESUMABLE_OPTIONS
-        and name in saved
-        and saved[name] != (list(value) if isinstance(value, tuple) else value)  # JSON's lists
+        if name not in RESUMABLE_OPTIONS and name in saved and saved[name] != value
     ]
     if changed:
         flags = ", ".join("--" + name.replace("_", "-") for name in changed)
